@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install, generate the demo dataset, ingest it, show where it went
+#   make test   install, then every quality gate: ruff, format, mypy --strict, import contract, pytest
+# The environment comes from uv.lock only; uv itself is pinned and installed into .tools/.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test check lint typecheck contracts pytest bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	touch $@
+
+demo: $(VENV)/.synced
+	$(BIN)/quantrun demo
+
+test: $(VENV)/.synced check
+
+check: lint typecheck contracts pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+contracts:
+	$(BIN)/lint-imports
+
+pytest:
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) demo .pytest_cache .mypy_cache .ruff_cache

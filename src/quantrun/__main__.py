@@ -1,0 +1,3 @@
+from quantrun.cli import main
+
+main()

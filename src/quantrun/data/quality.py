@@ -1,0 +1,127 @@
+"""The data-quality report: what the canonical bars look like, measured, never fixed.
+
+A report is a pure function of the canonical bars and the dataset descriptor (timeframe, zone,
+repairs), so the ``data_quality.json`` stored with a dataset has deterministic bytes. It names
+bars by their UTC open time, not by input line numbers, because the same dataset can come from
+differently laid-out files.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from quantrun.data.timeframe import Timeframe
+from quantrun.data.validation import Validated
+
+QUALITY_SCHEMA_VERSION = 1
+GAP_LIST_CAP = 20
+ZERO_VOLUME_LIST_CAP = 10
+OUTLIER_LIST_CAP = 10
+#: A close-to-close log return is an outlier when |r - median| > this many robust sigmas
+#: (1.4826 x median absolute deviation).
+OUTLIER_ROBUST_Z = 12.0
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso(micros: int) -> str:
+    """Epoch µs to ``2024-01-31T13:00:00Z`` (fraction only when present)."""
+    moment = _EPOCH + timedelta(microseconds=int(micros))
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def gap_summary(ts: np.ndarray, tf: Timeframe) -> dict[str, Any]:
+    """Gaps between consecutive bars: count, missing bars, the largest ones first."""
+    if ts.size < 2:
+        return {"count": 0, "missing_bars": 0, "largest": [], "cap": GAP_LIST_CAP}
+    missing = np.diff(ts) // tf.micros - 1
+    where = np.flatnonzero(missing > 0)
+    # Largest first; ties broken by time so the list is deterministic.
+    order = where[np.lexsort((ts[where], -missing[where]))][:GAP_LIST_CAP]
+    largest = [
+        {
+            "start": iso(int(ts[i]) + tf.micros),
+            "end": iso(int(ts[i + 1]) - tf.micros),
+            "missing_bars": int(missing[i]),
+        }
+        for i in order
+    ]
+    return {
+        "count": int(where.size),
+        "missing_bars": int(missing[where].sum()),
+        "largest": largest,
+        "cap": GAP_LIST_CAP,
+    }
+
+
+def outlier_summary(ts: np.ndarray, close: np.ndarray) -> dict[str, Any]:
+    rule = {
+        "measure": "close-to-close log return between consecutive bars",
+        "threshold_robust_z": OUTLIER_ROBUST_Z,
+        "robust_sigma": "1.4826 * median(|r - median(r)|)",
+    }
+    if close.size < 3:
+        return {"rule": rule, "count": 0, "largest": [], "cap": OUTLIER_LIST_CAP}
+    returns = np.diff(np.log(close))
+    median = float(np.median(returns))
+    sigma = 1.4826 * float(np.median(np.abs(returns - median)))
+    if sigma == 0.0:
+        z = np.where(returns != median, np.inf, 0.0)
+    else:
+        z = np.abs(returns - median) / sigma
+    where = np.flatnonzero(z > OUTLIER_ROBUST_Z)
+    order = where[np.lexsort((ts[where + 1], -np.abs(returns[where])))][:OUTLIER_LIST_CAP]
+    largest = [
+        {
+            "ts": iso(int(ts[i + 1])),
+            "log_return": round(float(returns[i]), 12),
+            "robust_z": round(float(z[i]), 6) if np.isfinite(z[i]) else None,
+        }
+        for i in order
+    ]
+    return {"rule": rule, "count": int(where.size), "largest": largest, "cap": OUTLIER_LIST_CAP}
+
+
+def build_report(
+    bars: pl.DataFrame,
+    validated: Validated,
+    descriptor: dict[str, Any],
+    tf: Timeframe,
+) -> dict[str, Any]:
+    """The ``data_quality.json`` content for canonical ``bars``."""
+    ts = bars["ts"].to_numpy()
+    volume = bars["volume"].to_numpy()
+    rows = int(ts.size)
+    expected = int((ts[-1] - ts[0]) // tf.micros + 1) if rows else 0
+    zero = np.flatnonzero(volume == 0)
+    return {
+        "schema_version": QUALITY_SCHEMA_VERSION,
+        "timeframe": tf.name,
+        "timezone_assumed": descriptor.get("timezone"),
+        "rows": rows,
+        "first_bar": iso(int(ts[0])) if rows else None,
+        "last_bar": iso(int(ts[-1])) if rows else None,
+        "expected_bars": expected,
+        "present_bars": rows,
+        "missing_bars": expected - rows,
+        "coverage": round(rows / expected, 12) if expected else 0.0,
+        "gaps": gap_summary(ts, tf),
+        "zero_volume_bars": {
+            "count": int(zero.size),
+            "first": [iso(int(ts[i])) for i in zero[:ZERO_VOLUME_LIST_CAP]],
+        },
+        "duplicates_found": {
+            "exact": validated.exact_duplicates,
+            "conflicting": validated.conflicting_duplicates,
+        },
+        "outlier_returns": outlier_summary(ts, bars["close"].to_numpy()),
+        "checks": [r.to_dict(with_lines=False) for r in validated.results],
+        "repairs": validated.repairs,
+    }

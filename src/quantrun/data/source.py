@@ -1,0 +1,256 @@
+"""Sources: where raw bars come from. A :class:`Source` describes itself and yields a
+:class:`RawBars` table (one row per input line, cells still as the file wrote them) that
+``validation`` turns into the canonical frame. CSV is the only source for now; a Parquet file
+or an exchange download would be a new class here, not a change to validation or storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from quantrun.data.dialect import FIELDS, Format, Layout, detect_layout
+from quantrun.errors import ErrorCode, error, format_lines
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (or an .xlsx workbook)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"%PDF", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"SQLite format 3", "an SQLite database"),
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """Provenance of one input file. ``path`` is as the user gave it."""
+
+    path: str
+    name: str
+    bytes: int
+    sha256: str
+    format: str
+    has_header: bool
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "format": self.format,
+            "has_header": self.has_header,
+            "rows": self.rows,
+        }
+
+
+@dataclass(frozen=True)
+class RawBars:
+    """Raw cells of every input row plus where each came from.
+
+    ``frame`` has the canonical field columns (String) and ``file`` (index into ``files``) and
+    ``line`` (1-based line number in that file).
+    """
+
+    frame: pl.DataFrame
+    files: list[SourceFile] = field(default_factory=list)
+
+    def where(self, file_index: int, line: int) -> str:
+        if len(self.files) > 1:
+            return f"{self.files[file_index].name}:{line}"
+        return str(line)
+
+
+class Source(Protocol):
+    """A provider of raw bars. Implementations must not write anything."""
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def read(self) -> RawBars: ...
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """One or more CSV files, concatenated in the order given."""
+
+    paths: Sequence[str]
+    format: Format = Format.AUTO
+    max_bytes: int = 1 << 30
+    max_rows: int = 20_000_000
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "csv", "paths": list(self.paths), "format": str(self.format)}
+
+    def read(self) -> RawBars:
+        sizes = [self._size(p) for p in self.paths]
+        total = sum(sizes)
+        if total > self.max_bytes:
+            raise error(
+                ErrorCode.LIMIT_INPUT_SIZE,
+                f"input is {total:,} bytes; the limit is {self.max_bytes:,} bytes",
+                extra={"bytes": total, "limit": self.max_bytes},
+            )
+        frames: list[pl.DataFrame] = []
+        files: list[SourceFile] = []
+        rows = 0
+        for index, path in enumerate(self.paths):
+            frame, info = _read_one(path, index, self.format)
+            rows += frame.height
+            if rows > self.max_rows:
+                raise error(
+                    ErrorCode.LIMIT_ROWS,
+                    f"input has more than {self.max_rows:,} rows (the limit)",
+                    extra={"limit": self.max_rows},
+                )
+            frames.append(frame)
+            files.append(info)
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        return RawBars(frame, files)
+
+    @staticmethod
+    def _size(path: str) -> int:
+        p = Path(path)
+        if not p.is_file():
+            what = "is a directory, not a file" if p.is_dir() else "does not exist"
+            raise error(ErrorCode.INPUT_NOT_FOUND, f"{Path(path).name!r} {what}")
+        return p.stat().st_size
+
+
+def _sniff_binary(data: bytes, name: str) -> None:
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        len(head) >= 4 and (head[1:2] == b"\x00" or head[0:1] == b"\x00") and b"\x00" in head[:64]
+    ):
+        raise error(
+            ErrorCode.INPUT_ENCODING,
+            f"{name!r} looks like UTF-16 text; quantrun reads UTF-8",
+            hint="Re-save the file as UTF-8 (iconv -f UTF-16 -t UTF-8 in.csv > out.csv).",
+        )
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise error(ErrorCode.INPUT_BINARY, f"{name!r} is {what}, not a CSV text file")
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise error(
+            ErrorCode.INPUT_BINARY, f"{name!r} contains NUL bytes (line {line})", lines=[line]
+        )
+
+
+def _check_utf8(data: bytes, name: str) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise error(
+            ErrorCode.INPUT_ENCODING,
+            f"{name!r} is not valid UTF-8: byte 0x{data[exc.start]:02x} on line {line}",
+            lines=[line],
+        ) from None
+
+
+def _ragged_line(text: bytes, expected: int) -> int | None:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip() and raw.count(b",") + 1 > expected and b'"' not in raw:
+            return number
+    return None
+
+
+def _read_one(path: str, index: int, fmt: Format) -> tuple[pl.DataFrame, SourceFile]:
+    name = Path(path).name
+    data = Path(path).read_bytes()
+    size = len(data)
+    digest = hashlib.sha256(data).hexdigest()
+    if not data or data.isspace():
+        raise error(ErrorCode.INPUT_EMPTY, f"{name!r} is empty")
+    _sniff_binary(data, name)
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    _check_utf8(data, name)
+    newline = data.find(b"\n")
+    first_line = (data if newline < 0 else data[:newline]).decode("utf-8").rstrip("\r")
+    if not first_line.strip():
+        raise error(
+            ErrorCode.CSV_MALFORMED,
+            f"{name!r} starts with a blank line",
+            lines=[1],
+            hint="Remove the blank line(s) before the header.",
+        )
+    layout = detect_layout(first_line, fmt)
+    frame = _parse(data, layout, name, _first_data_cell(data, newline, layout))
+    if frame.height == 0:
+        raise error(ErrorCode.INPUT_EMPTY, f"{name!r} has a header but no data rows")
+    first_data_line = 2 if layout.has_header else 1
+    frame = frame.with_columns(
+        file=pl.lit(index, pl.Int32),
+        line=pl.int_range(first_data_line, first_data_line + frame.height, dtype=pl.Int64),
+    )
+    info = SourceFile(
+        path=path,
+        name=name,
+        bytes=size,
+        sha256=digest,
+        format=str(layout.format),
+        has_header=layout.has_header,
+        rows=frame.height,
+    )
+    return frame, info
+
+
+def _first_data_cell(data: bytes, newline: int, layout: Layout) -> str:
+    """The first data row's timestamp cell, to guess the column type."""
+    start = newline + 1 if layout.has_header else 0
+    end = data.find(b"\n", start)
+    line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+    cells = line.split(",")
+    index = layout.positions["ts"]
+    return cells[index].strip().strip('"') if index < len(cells) else ""
+
+
+def _parse(data: bytes, layout: Layout, name: str, first_ts: str) -> pl.DataFrame:
+    """Parse the six field columns; typed on the fast path, as text when a cell won't parse.
+
+    Clean files parse straight into Int64/Float64 columns. Anything odd (spaces, bad numbers,
+    mixed forms) is re-read as text so validation can name each offending line.
+    """
+    wanted = [layout.positions[f] for f in FIELDS]
+    names = [f"c{i}" for i in range(layout.column_count)]
+    ts_type = pl.Int64 if first_ts.strip().lstrip("-").isdigit() else pl.String
+    typed = {names[layout.positions["ts"]]: ts_type} | {
+        names[layout.positions[f]]: pl.Float64 for f in FIELDS[1:]
+    }
+    for overrides in (typed, None):
+        try:
+            raw = pl.read_csv(
+                data,
+                has_header=False,
+                skip_rows=1 if layout.has_header else 0,
+                new_columns=names,
+                columns=wanted,
+                schema_overrides=overrides,
+                infer_schema=False,
+                quote_char='"',
+                raise_if_empty=False,
+            )
+            break
+        except pl.exceptions.PolarsError as exc:
+            if overrides is None:
+                line = _ragged_line(data, layout.column_count)
+                where = f"; {format_lines([line], 1)} has more fields than the header" if line else ""
+                raise error(
+                    ErrorCode.CSV_MALFORMED,
+                    f"{name!r} could not be read as CSV{where}",
+                    lines=[line] if line else [],
+                    extra={"reason": str(exc).splitlines()[0][:200]},
+                ) from None
+    return raw.select(pl.col(names[layout.positions[f]]).alias(f) for f in FIELDS)

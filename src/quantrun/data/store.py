@@ -1,0 +1,179 @@
+"""The dataset store: canonical bars, content-addressed, stored once under RUNS_ROOT.
+
+Layout::
+
+    RUNS_ROOT/datasets/<dataset_id>/
+        bars.parquet        ts timestamp[us, UTC], open high low close volume float64; zstd
+        data_quality.json   the quality report (canonical JSON)
+        dataset.json        descriptor, content hash, row count, file hashes (written last)
+
+``dataset_id`` is the sha256 of the canonical JSON of the bars' content hash and the dataset
+descriptor (symbol, base timeframe, assumed zone, repairs). A folder is built in
+``RUNS_ROOT/staging/`` and renamed into place: it is either absent or complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quantrun.canonical import canonical_file_bytes, canonical_hash, sha256_hex
+from quantrun.data.dialect import FIELDS
+from quantrun.durable import fsync_dir, remove_tree, write_bytes
+from quantrun.errors import ErrorCode, error
+
+DATASET_SCHEMA_VERSION = 1
+BARS_FILE = "bars.parquet"
+QUALITY_FILE = "data_quality.json"
+META_FILE = "dataset.json"
+
+def content_hash(bars: pl.DataFrame) -> str:
+    """sha256 over the little-endian bytes of each canonical column, in schema order."""
+    digest = hashlib.sha256()
+    for name in FIELDS:
+        column = bars[name].to_numpy()
+        digest.update(name.encode())
+        digest.update(column.astype(column.dtype.newbyteorder("<"), copy=False).tobytes())
+    return digest.hexdigest()
+
+
+def dataset_id_for(content_sha256: str, descriptor: dict[str, Any]) -> str:
+    return canonical_hash(
+        {
+            "schema_version": DATASET_SCHEMA_VERSION,
+            "content_sha256": content_sha256,
+            "descriptor": descriptor,
+        }
+    )
+
+
+def parquet_bytes(bars: pl.DataFrame) -> bytes:
+    """Deterministic Parquet bytes for canonical ``bars`` (ts as timestamp[us, UTC]).
+
+    polars' writer compresses columns in parallel; its output depends only on the data and the
+    locked polars version (checked by a test).
+    """
+    frame = bars.select(
+        pl.col("ts").cast(pl.Datetime("us", "UTC")), *[pl.col(f).cast(pl.Float64) for f in FIELDS[1:]]
+    )
+    sink = io.BytesIO()
+    frame.write_parquet(sink, compression="zstd", compression_level=1, statistics=True)
+    return sink.getvalue()
+
+
+@dataclass(frozen=True)
+class StoredDataset:
+    dataset_id: str
+    path: Path
+    created: bool
+    meta: dict[str, Any]
+
+
+class DatasetStore:
+    """Reads and publishes datasets under ``runs_root/datasets``."""
+
+    def __init__(self, runs_root: Path) -> None:
+        self.runs_root = runs_root
+        self.root = runs_root / "datasets"
+        self.staging = runs_root / "staging"
+
+    def path_of(self, dataset_id: str) -> Path:
+        return self.root / dataset_id
+
+    def exists(self, dataset_id: str) -> bool:
+        return (self.path_of(dataset_id) / META_FILE).is_file()
+
+    def publish(
+        self,
+        dataset_id: str,
+        bars: pl.DataFrame,
+        quality: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> StoredDataset:
+        """Write the dataset once; if it is already stored, keep the stored one."""
+        final = self.path_of(dataset_id)
+        if self.exists(dataset_id):
+            return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
+        work = self.staging / f"dataset-{uuid.uuid4().hex}"
+        try:
+            work.mkdir(parents=True)
+            files = {BARS_FILE: parquet_bytes(bars), QUALITY_FILE: canonical_file_bytes(quality)}
+            for name, data in files.items():
+                write_bytes(work / name, data)
+            full_meta = dict(meta)
+            full_meta["files"] = {
+                name: {"bytes": len(data), "sha256": sha256_hex(data)}
+                for name, data in files.items()
+            }
+            write_bytes(work / META_FILE, canonical_file_bytes(full_meta))
+            fsync_dir(work)
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                work.rename(final)
+            except OSError:
+                if self.exists(dataset_id):  # another writer won the race: same content
+                    return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
+                raise
+            fsync_dir(self.root)
+            return StoredDataset(dataset_id, final, True, full_meta)
+        except OSError as exc:
+            raise error(
+                ErrorCode.STORAGE_FAILED,
+                f"could not store dataset {dataset_id[:12]}: {exc.strerror or type(exc).__name__}",
+            ) from None
+        finally:
+            remove_tree(work)
+
+    def read_meta(self, dataset_id: str) -> dict[str, Any]:
+        path = self.path_of(dataset_id) / META_FILE
+        try:
+            meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise error(ErrorCode.DATASET_NOT_FOUND, f"no dataset {dataset_id!r}") from None
+        return meta
+
+    def list(self) -> list[dict[str, Any]]:
+        """Summaries of every complete dataset folder (a folder without dataset.json is skipped)."""
+        rows = []
+        if not self.root.is_dir():
+            return rows
+        for folder in sorted(self.root.iterdir()):
+            try:
+                meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            rows.append(
+                {
+                    "dataset_id": meta["dataset_id"],
+                    "symbol": meta["descriptor"]["symbol"],
+                    "timeframe": meta["descriptor"]["timeframe"],
+                    "rows": meta["rows"],
+                    "first_bar": meta["first_bar"],
+                    "last_bar": meta["last_bar"],
+                }
+            )
+        return sorted(rows, key=lambda r: (r["first_bar"], r["dataset_id"]))
+
+    def read_quality(self, dataset_id: str) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(
+            (self.path_of(dataset_id) / QUALITY_FILE).read_text(encoding="utf-8")
+        )
+        return report
+
+    def load_bars(self, dataset_id: str) -> pl.DataFrame:
+        """Canonical bars with ``ts`` as Int64 epoch µs."""
+        path = self.path_of(dataset_id) / BARS_FILE
+        if not path.is_file():
+            raise error(ErrorCode.DATASET_NOT_FOUND, f"no dataset {dataset_id!r}")
+        frame = pl.read_parquet(path)
+        return frame.with_columns(pl.col("ts").dt.epoch("us"))
+
+
+__all__ = ["DatasetStore", "StoredDataset", "content_hash", "dataset_id_for"]
