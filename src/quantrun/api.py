@@ -108,7 +108,14 @@ def inspect_file(
     return inspect(request, settings)
 
 
-__all__ = ["DemoResult", "ingest_file", "inspect_file", "list_datasets", "quality_summary", "run_demo"]
+__all__ = [
+    "DemoResult",
+    "ingest_file",
+    "inspect_file",
+    "list_datasets",
+    "quality_summary",
+    "run_demo",
+]
 
 
 def list_datasets(settings: Settings) -> list[dict[str, Any]]:

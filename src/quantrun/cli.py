@@ -277,7 +277,8 @@ def demo(directory: str, runs_root: str | None, as_json: bool) -> None:
 
 
 def _echo_summary(q: dict[str, Any]) -> None:
-    click.echo(f"  bars     {q['rows']:,} × {q['timeframe']}  {q['first_bar']} → {q['last_bar']}")
+    span = f"{q['first_bar']} → {q['last_bar']}"
+    click.echo(f"  data     {q['rows']:,} bars of {q['timeframe']}  {span}")
     click.echo(
         f"  coverage {q['coverage']:.4%} ({q['rows']:,} of {q['expected_bars']:,} expected; "
         f"{q['gaps']:,} gap(s), {q['missing_bars']:,} missing bar(s))"

@@ -5,7 +5,7 @@ Exception tree (one class per outcome, the code says which failure it was)::
     QuantrunError            base; carries code, detail, hint, offending lines
     ├── UsageError           the request itself is wrong (bad flag value)      exit 2, HTTP 400
     ├── InputRejected        the input data failed validation (fail closed)   exit 3, HTTP 422
-    ├── LimitBlocked         a limit or the kill switch refused the work      exit 4, HTTP 413/429/503
+    ├── LimitBlocked         a limit or the kill switch refused the work     exit 4, HTTP 413/429
     ├── NotFound             an id that does not exist                         exit 3, HTTP 404
     └── InternalError        a bug or an environment failure                  exit 1, HTTP 500
 
@@ -115,82 +115,247 @@ E = ErrorCode
 CATALOGUE: dict[ErrorCode, ErrorSpec] = {
     s.code: s
     for s in (
-        _spec(E.USAGE_INVALID_OPTION, _U, 400, "Invalid option",
-              "Check the option's value against `quantrun COMMAND --help`."),
-        _spec(E.TIMEFRAME_UNKNOWN, _U, 400, "Unknown timeframe",
-              "Use one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w."),
-        _spec(E.TIMEZONE_UNKNOWN, _U, 400, "Unknown time zone",
-              "Name an IANA time zone such as UTC, Europe/London or America/New_York."),
-        _spec(E.RESAMPLE_DOWNWARD, _U, 400, "Cannot resample to a finer timeframe",
-              "Pick a timeframe that is a whole multiple of the dataset's base timeframe."),
-        _spec(E.SETTINGS_INVALID, _U, 400, "Invalid setting",
-              "Fix the QUANTRUN_* environment variable or flag named in the message."),
-        _spec(E.INPUT_NOT_FOUND, _I, 404, "Input file not found",
-              "Check the path; it is read relative to the current directory."),
-        _spec(E.INPUT_EMPTY, _I, 422, "Input has no data rows",
-              "Pass a CSV file with a header line and at least one bar."),
-        _spec(E.INPUT_BINARY, _I, 422, "Input is not a text CSV file",
-              "Export the data as plain CSV (unzip archives first; Excel: Save As > CSV UTF-8)."),
-        _spec(E.INPUT_ENCODING, _I, 422, "Input is not UTF-8 text",
-              "Re-save the file as UTF-8 (Excel: Save As > CSV UTF-8; iconv -f LATIN1 -t UTF-8)."),
-        _spec(E.CSV_MALFORMED, _I, 422, "Malformed CSV",
-              "Every line needs the same comma-separated fields as the header; "
-              "quantrun reads ',' as the delimiter and '.' as the decimal point."),
-        _spec(E.CSV_MISSING_COLUMN, _I, 422, "Required column missing",
-              "Provide a timestamp column (time, date, datetime, timestamp, open_time) and "
-              "open, high, low, close, volume; see docs/formats.md for accepted names."),
-        _spec(E.CSV_AMBIGUOUS_COLUMN, _I, 422, "Two columns claim the same field",
-              "Keep one of the named columns (or rename the other) so each field has one source."),
-        _spec(E.CSV_MISSING_VALUE, _I, 422, "Missing value",
-              "Fill or remove the rows named; quantrun never fills values itself."),
-        _spec(E.CSV_BAD_TIMESTAMP, _I, 422, "Unparseable timestamp",
-              "Use ISO-8601 with an offset (2024-01-31T13:00:00Z, 2024-01-31 13:00:00+02:00) "
-              "or integer epoch seconds/milliseconds/microseconds/nanoseconds."),
-        _spec(E.CSV_NAIVE_TIMESTAMP, _I, 422, "Timestamp without a time zone",
-              "Add an offset to the timestamps, or name their zone with --timezone "
-              "(e.g. --timezone UTC); it is recorded with the dataset."),
-        _spec(E.CSV_AMBIGUOUS_TIMESTAMP, _I, 422, "Ambiguous timestamp",
-              "Use one timestamp form for the whole file (all epochs of one unit, or all ISO "
-              "with offsets); local times that repeat or skip at a DST change need offsets."),
-        _spec(E.CSV_TIMESTAMP_OUT_OF_RANGE, _I, 422, "Timestamp out of range",
-              "Timestamps must fall between 1970-01-01 and 2200-01-01 UTC; check the epoch unit."),
-        _spec(E.CSV_BAD_NUMBER, _I, 422, "Unparseable number",
-              "Prices and volume must be plain decimal numbers with '.' as the decimal point "
-              "and no thousands separators."),
-        _spec(E.CSV_NONFINITE, _I, 422, "NaN or infinite value",
-              "Remove or correct the rows named; NaN and inf are never accepted."),
-        _spec(E.CSV_NONPOSITIVE_PRICE, _I, 422, "Price is zero or negative",
-              "Correct the rows named; every open, high, low and close must be above zero."),
-        _spec(E.CSV_HIGH_BELOW_LOW, _I, 422, "High below low",
-              "Correct the rows named; check that the high and low columns are not swapped."),
-        _spec(E.CSV_HIGH_BELOW_OPEN_CLOSE, _I, 422, "High below open or close",
-              "Correct the rows named; the high must be at least max(open, close)."),
-        _spec(E.CSV_LOW_ABOVE_OPEN_CLOSE, _I, 422, "Low above open or close",
-              "Correct the rows named; the low must be at most min(open, close)."),
-        _spec(E.CSV_NEGATIVE_VOLUME, _I, 422, "Negative volume",
-              "Correct the rows named; volume must be zero or more."),
-        _spec(E.CSV_OFF_GRID, _I, 422, "Bar off the timeframe grid",
-              "Each bar must open on a multiple of the declared timeframe (UTC, epoch-aligned); "
-              "the file may mix timeframes, or needs a different --timeframe."),
-        _spec(E.CSV_UNSORTED, _I, 422, "Rows out of time order",
-              "Sort the file by time, or pass --sort to let quantrun sort it (recorded)."),
-        _spec(E.CSV_DUPLICATE_TIMESTAMP, _I, 422, "Duplicate timestamp",
-              "Remove the duplicates; identical repeated rows can be dropped with "
-              "--drop-exact-duplicates (recorded). Conflicting rows must be fixed by hand."),
-        _spec(E.CSV_TIMEFRAME_MISMATCH, _I, 422, "File does not match the declared timeframe",
-              "Pass the file's real timeframe with --timeframe (the message says what it looks like)."),
-        _spec(E.LIMIT_INPUT_SIZE, _L, 413, "Input larger than the size limit",
-              "Split the file, or raise QUANTRUN_MAX_INPUT_BYTES if this machine can take it."),
-        _spec(E.LIMIT_ROWS, _L, 413, "Too many rows",
-              "Trim the file, or raise QUANTRUN_MAX_ROWS if this machine can take it."),
-        _spec(E.DATASET_NOT_FOUND, _N, 404, "Dataset not found",
-              "List stored datasets under RUNS_ROOT/datasets, or ingest the file first."),
-        _spec(E.STORAGE_FAILED, _X, 500, "Could not write to RUNS_ROOT",
-              "Check that RUNS_ROOT is writable and the disk has room; nothing partial was kept."),
-        _spec(E.INTERNAL, _X, 500, "Internal error",
-              "This is a bug in quantrun; rerun with QUANTRUN_LOG_LEVEL=debug and report it."),
+        _spec(
+            E.USAGE_INVALID_OPTION,
+            _U,
+            400,
+            "Invalid option",
+            "Check the option's value against `quantrun COMMAND --help`.",
+        ),
+        _spec(
+            E.TIMEFRAME_UNKNOWN,
+            _U,
+            400,
+            "Unknown timeframe",
+            "Use one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w.",
+        ),
+        _spec(
+            E.TIMEZONE_UNKNOWN,
+            _U,
+            400,
+            "Unknown time zone",
+            "Name an IANA time zone such as UTC, Europe/London or America/New_York.",
+        ),
+        _spec(
+            E.RESAMPLE_DOWNWARD,
+            _U,
+            400,
+            "Cannot resample to a finer timeframe",
+            "Pick a timeframe that is a whole multiple of the dataset's base timeframe.",
+        ),
+        _spec(
+            E.SETTINGS_INVALID,
+            _U,
+            400,
+            "Invalid setting",
+            "Fix the QUANTRUN_* environment variable or flag named in the message.",
+        ),
+        _spec(
+            E.INPUT_NOT_FOUND,
+            _I,
+            404,
+            "Input file not found",
+            "Check the path; it is read relative to the current directory.",
+        ),
+        _spec(
+            E.INPUT_EMPTY,
+            _I,
+            422,
+            "Input has no data rows",
+            "Pass a CSV file with a header line and at least one bar.",
+        ),
+        _spec(
+            E.INPUT_BINARY,
+            _I,
+            422,
+            "Input is not a text CSV file",
+            "Export the data as plain CSV (unzip archives first; Excel: Save As > CSV UTF-8).",
+        ),
+        _spec(
+            E.INPUT_ENCODING,
+            _I,
+            422,
+            "Input is not UTF-8 text",
+            "Re-save the file as UTF-8 (Excel: Save As > CSV UTF-8; iconv -f LATIN1 -t UTF-8).",
+        ),
+        _spec(
+            E.CSV_MALFORMED,
+            _I,
+            422,
+            "Malformed CSV",
+            "Every line needs the same comma-separated fields as the header; "
+            "quantrun reads ',' as the delimiter and '.' as the decimal point.",
+        ),
+        _spec(
+            E.CSV_MISSING_COLUMN,
+            _I,
+            422,
+            "Required column missing",
+            "Provide a timestamp column (time, date, datetime, timestamp, open_time) and "
+            "open, high, low, close, volume; see docs/formats.md for accepted names.",
+        ),
+        _spec(
+            E.CSV_AMBIGUOUS_COLUMN,
+            _I,
+            422,
+            "Two columns claim the same field",
+            "Keep one of the named columns (or rename the other) so each field has one source.",
+        ),
+        _spec(
+            E.CSV_MISSING_VALUE,
+            _I,
+            422,
+            "Missing value",
+            "Fill or remove the rows named; quantrun never fills values itself.",
+        ),
+        _spec(
+            E.CSV_BAD_TIMESTAMP,
+            _I,
+            422,
+            "Unparseable timestamp",
+            "Use ISO-8601 with an offset (2024-01-31T13:00:00Z, 2024-01-31 13:00:00+02:00) "
+            "or integer epoch seconds/milliseconds/microseconds/nanoseconds.",
+        ),
+        _spec(
+            E.CSV_NAIVE_TIMESTAMP,
+            _I,
+            422,
+            "Timestamp without a time zone",
+            "Add an offset to the timestamps, or name their zone with --timezone "
+            "(e.g. --timezone UTC); it is recorded with the dataset.",
+        ),
+        _spec(
+            E.CSV_AMBIGUOUS_TIMESTAMP,
+            _I,
+            422,
+            "Ambiguous timestamp",
+            "Use one timestamp form for the whole file (all epochs of one unit, or all ISO "
+            "with offsets); local times that repeat or skip at a DST change need offsets.",
+        ),
+        _spec(
+            E.CSV_TIMESTAMP_OUT_OF_RANGE,
+            _I,
+            422,
+            "Timestamp out of range",
+            "Timestamps must fall between 1970-01-01 and 2200-01-01 UTC; check the epoch unit.",
+        ),
+        _spec(
+            E.CSV_BAD_NUMBER,
+            _I,
+            422,
+            "Unparseable number",
+            "Prices and volume must be plain decimal numbers with '.' as the decimal point "
+            "and no thousands separators.",
+        ),
+        _spec(
+            E.CSV_NONFINITE,
+            _I,
+            422,
+            "NaN or infinite value",
+            "Remove or correct the rows named; NaN and inf are never accepted.",
+        ),
+        _spec(
+            E.CSV_NONPOSITIVE_PRICE,
+            _I,
+            422,
+            "Price is zero or negative",
+            "Correct the rows named; every open, high, low and close must be above zero.",
+        ),
+        _spec(
+            E.CSV_HIGH_BELOW_LOW,
+            _I,
+            422,
+            "High below low",
+            "Correct the rows named; check that the high and low columns are not swapped.",
+        ),
+        _spec(
+            E.CSV_HIGH_BELOW_OPEN_CLOSE,
+            _I,
+            422,
+            "High below open or close",
+            "Correct the rows named; the high must be at least max(open, close).",
+        ),
+        _spec(
+            E.CSV_LOW_ABOVE_OPEN_CLOSE,
+            _I,
+            422,
+            "Low above open or close",
+            "Correct the rows named; the low must be at most min(open, close).",
+        ),
+        _spec(
+            E.CSV_NEGATIVE_VOLUME,
+            _I,
+            422,
+            "Negative volume",
+            "Correct the rows named; volume must be zero or more.",
+        ),
+        _spec(
+            E.CSV_OFF_GRID,
+            _I,
+            422,
+            "Bar off the timeframe grid",
+            "Each bar must open on a multiple of the declared timeframe (UTC, epoch-aligned); "
+            "the file may mix timeframes, or needs a different --timeframe.",
+        ),
+        _spec(
+            E.CSV_UNSORTED,
+            _I,
+            422,
+            "Rows out of time order",
+            "Sort the file by time, or pass --sort to let quantrun sort it (recorded).",
+        ),
+        _spec(
+            E.CSV_DUPLICATE_TIMESTAMP,
+            _I,
+            422,
+            "Duplicate timestamp",
+            "Remove the duplicates; identical repeated rows can be dropped with "
+            "--drop-exact-duplicates (recorded). Conflicting rows must be fixed by hand.",
+        ),
+        _spec(
+            E.CSV_TIMEFRAME_MISMATCH,
+            _I,
+            422,
+            "File does not match the declared timeframe",
+            "Pass the file's real timeframe with --timeframe (the message names the likely one).",
+        ),
+        _spec(
+            E.LIMIT_INPUT_SIZE,
+            _L,
+            413,
+            "Input larger than the size limit",
+            "Split the file, or raise QUANTRUN_MAX_INPUT_BYTES if this machine can take it.",
+        ),
+        _spec(
+            E.LIMIT_ROWS,
+            _L,
+            413,
+            "Too many rows",
+            "Trim the file, or raise QUANTRUN_MAX_ROWS if this machine can take it.",
+        ),
+        _spec(
+            E.DATASET_NOT_FOUND,
+            _N,
+            404,
+            "Dataset not found",
+            "List stored datasets under RUNS_ROOT/datasets, or ingest the file first.",
+        ),
+        _spec(
+            E.STORAGE_FAILED,
+            _X,
+            500,
+            "Could not write to RUNS_ROOT",
+            "Check that RUNS_ROOT is writable and the disk has room; nothing partial was kept.",
+        ),
+        _spec(
+            E.INTERNAL,
+            _X,
+            500,
+            "Internal error",
+            "This is a bug in quantrun; rerun with QUANTRUN_LOG_LEVEL=debug and report it.",
+        ),
     )
-}  # fmt: skip
+}
 
 
 class QuantrunError(Exception):

@@ -65,24 +65,27 @@ def outlier_summary(ts: np.ndarray, close: np.ndarray) -> dict[str, Any]:
     rule = {
         "measure": "close-to-close log return between consecutive bars",
         "threshold_robust_z": OUTLIER_ROBUST_Z,
-        "robust_sigma": "1.4826 * median(|r - median(r)|)",
+        "robust_sigma": "1.4826 * median(|r - median(r)|); "
+        "if that is 0, 1.2533 * mean(|r - median(r)|)",
     }
     if close.size < 3:
         return {"rule": rule, "count": 0, "largest": [], "cap": OUTLIER_LIST_CAP}
     returns = np.diff(np.log(close))
     median = float(np.median(returns))
-    sigma = 1.4826 * float(np.median(np.abs(returns - median)))
+    deviation = np.abs(returns - median)
+    sigma = 1.4826 * float(np.median(deviation))
+    if sigma == 0.0:  # over half the returns equal the median (flat, illiquid minutes)
+        sigma = 1.2533 * float(np.mean(deviation))
     if sigma == 0.0:
-        z = np.where(returns != median, np.inf, 0.0)
-    else:
-        z = np.abs(returns - median) / sigma
+        return {"rule": rule, "count": 0, "largest": [], "cap": OUTLIER_LIST_CAP}
+    z = deviation / sigma
     where = np.flatnonzero(z > OUTLIER_ROBUST_Z)
     order = where[np.lexsort((ts[where + 1], -np.abs(returns[where])))][:OUTLIER_LIST_CAP]
     largest = [
         {
             "ts": iso(int(ts[i + 1])),
             "log_return": round(float(returns[i]), 12),
-            "robust_z": round(float(z[i]), 6) if np.isfinite(z[i]) else None,
+            "robust_z": round(float(z[i]), 6),
         }
         for i in order
     ]

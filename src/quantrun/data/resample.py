@@ -102,7 +102,9 @@ def resample(
                 f"cannot resample {finer.name} bars to {target.name}: "
                 f"{target.name} is not a whole multiple of {finer.name}",
             )
-    frame = bars if "bar_count" in bars.columns else bars.with_columns(bar_count=pl.lit(1, pl.Int64))
+    frame = (
+        bars if "bar_count" in bars.columns else bars.with_columns(bar_count=pl.lit(1, pl.Int64))
+    )
     expected = target.micros // base.micros
     if frame.height == 0:
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))

@@ -187,6 +187,8 @@ def _read_one(path: str, index: int, fmt: Format) -> tuple[pl.DataFrame, SourceF
             hint="Remove the blank line(s) before the header.",
         )
     layout = detect_layout(first_line, fmt)
+    if layout.has_header and (newline < 0 or data[newline:].isspace()):
+        raise error(ErrorCode.INPUT_EMPTY, f"{name!r} has a header but no data rows")
     frame = _parse(data, layout, name, _first_data_cell(data, newline, layout))
     if frame.height == 0:
         raise error(ErrorCode.INPUT_EMPTY, f"{name!r} has a header but no data rows")
@@ -246,7 +248,9 @@ def _parse(data: bytes, layout: Layout, name: str, first_ts: str) -> pl.DataFram
         except pl.exceptions.PolarsError as exc:
             if overrides is None:
                 line = _ragged_line(data, layout.column_count)
-                where = f"; {format_lines([line], 1)} has more fields than the header" if line else ""
+                where = (
+                    f"; {format_lines([line], 1)} has more fields than the header" if line else ""
+                )
                 raise error(
                     ErrorCode.CSV_MALFORMED,
                     f"{name!r} could not be read as CSV{where}",

@@ -34,6 +34,7 @@ BARS_FILE = "bars.parquet"
 QUALITY_FILE = "data_quality.json"
 META_FILE = "dataset.json"
 
+
 def content_hash(bars: pl.DataFrame) -> str:
     """sha256 over the little-endian bytes of each canonical column, in schema order."""
     digest = hashlib.sha256()
@@ -61,7 +62,8 @@ def parquet_bytes(bars: pl.DataFrame) -> bytes:
     locked polars version (checked by a test).
     """
     frame = bars.select(
-        pl.col("ts").cast(pl.Datetime("us", "UTC")), *[pl.col(f).cast(pl.Float64) for f in FIELDS[1:]]
+        pl.col("ts").cast(pl.Datetime("us", "UTC")),
+        *[pl.col(f).cast(pl.Float64) for f in FIELDS[1:]],
     )
     sink = io.BytesIO()
     frame.write_parquet(sink, compression="zstd", compression_level=1, statistics=True)
@@ -141,7 +143,7 @@ class DatasetStore:
 
     def list(self) -> list[dict[str, Any]]:
         """Summaries of every complete dataset folder (a folder without dataset.json is skipped)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         if not self.root.is_dir():
             return rows
         for folder in sorted(self.root.iterdir()):

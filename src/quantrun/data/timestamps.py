@@ -93,10 +93,7 @@ def _parse_epochs(values: pl.Series, present: pl.Series, is_int: pl.Series) -> P
     usable = (present & is_int & values.is_not_null()).to_numpy()
     first_unit = int(unit_index.to_numpy()[usable][0]) if usable.any() else -1
     kind, _, per_unit = _EPOCH_UNITS[max(first_unit, 0)]
-    if per_unit:
-        micros = values * per_unit
-    else:
-        micros = values // 1000
+    micros = values * per_unit if per_unit else values // 1000
     result = ParsedTimestamps(micros.cast(pl.Int64), kind)
     bad = present & (~is_int | values.is_null() | (unit_index < 0))
     if kind is TimestampKind.EPOCH_NS:
