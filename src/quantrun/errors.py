@@ -59,6 +59,12 @@ class ErrorCode(enum.StrEnum):
     CSV_UNSORTED = "CSV_UNSORTED"
     CSV_DUPLICATE_TIMESTAMP = "CSV_DUPLICATE_TIMESTAMP"
     CSV_TIMEFRAME_MISMATCH = "CSV_TIMEFRAME_MISMATCH"
+    # strategies, risk, runs
+    STRATEGY_UNKNOWN = "STRATEGY_UNKNOWN"
+    STRATEGY_PARAMS_INVALID = "STRATEGY_PARAMS_INVALID"
+    RISK_LEVEL_UNKNOWN = "RISK_LEVEL_UNKNOWN"
+    RISK_CONFIG_INVALID = "RISK_CONFIG_INVALID"
+    COSTS_INVALID = "COSTS_INVALID"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -149,6 +155,43 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             400,
             "Invalid setting",
             "Fix the QUANTRUN_* environment variable or flag named in the message.",
+        ),
+        _spec(
+            E.STRATEGY_UNKNOWN,
+            _U,
+            400,
+            "Unknown strategy",
+            "Run `quantrun strategies list` to see the registered strategies.",
+        ),
+        _spec(
+            E.STRATEGY_PARAMS_INVALID,
+            _U,
+            400,
+            "Invalid strategy parameters",
+            "Pass parameters as --param name=value; `quantrun strategies list` shows each "
+            "strategy's parameters, types and ranges.",
+        ),
+        _spec(
+            E.RISK_LEVEL_UNKNOWN,
+            _U,
+            400,
+            "Unknown risk level",
+            "Use conservative, moderate or aggressive, or give a JSON risk file with --risk-file.",
+        ),
+        _spec(
+            E.RISK_CONFIG_INVALID,
+            _U,
+            400,
+            "Invalid risk configuration",
+            "A risk file is a JSON object with position_fraction (0 < f <= 1), stop_loss_pct, "
+            "take_profit_pct, max_drawdown_halt_pct (each a percentage or null) and allow_short.",
+        ),
+        _spec(
+            E.COSTS_INVALID,
+            _U,
+            400,
+            "Invalid costs",
+            "Commission and slippage are basis points from 0 to 1000; cash must be above zero.",
         ),
         _spec(
             E.INPUT_NOT_FOUND,

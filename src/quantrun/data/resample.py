@@ -8,7 +8,9 @@ Rules (docs/resampling.md; recorded in every manifest through :data:`RESAMPLE_RU
 - ``bar_count`` says how many base bars built the bucket; a bucket with fewer than
   ``timeframe / base_timeframe`` is kept and flagged ``partial``; empty buckets are omitted;
 - the trailing bucket that the data ends inside (the data stops before the bucket closes) is
-  dropped and counted in ``dropped_trailing_bars``.
+  dropped and counted in ``dropped_trailing_bars``. "The data" ends where the *base* data
+  ends: when resampling already-resampled bars in a second step, pass the first step's
+  ``data_end`` along, so a step is equal to resampling the base bars directly.
 
 Example::
 
@@ -63,6 +65,10 @@ class Resampled:
     base_timeframe: Timeframe
     dropped_trailing_bars: int
     partial_bars: int
+    #: Where the data these bars were built from ends (exclusive, epoch µs): the last input
+    #: row's ts + its length, or the ``data_end`` passed in. ``None`` for empty input.
+    #: Pass it to the next step of a chained resample.
+    data_end: int | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -85,12 +91,18 @@ def resample(
     *,
     base_timeframe: Timeframe | str = BASE_TIMEFRAME,
     source_timeframe: Timeframe | str | None = None,
+    data_end: int | None = None,
 ) -> Resampled:
     """Aggregate sorted canonical ``bars`` (ts in epoch µs UTC) into ``timeframe`` buckets.
 
     ``base_timeframe`` is the dataset's own bar length (``bar_count`` is counted in it);
     ``source_timeframe`` is the length of the rows passed in, when they were already
     resampled (default: the base). Resampling to a finer timeframe is refused.
+
+    ``data_end`` (exclusive, epoch µs) is where the underlying base data ends; default: the
+    last row's ts + ``source_timeframe``. Rows that were themselves resampled lost their
+    dropped trailing bucket, so the data may go on past their last row: chain steps as
+    ``resample(first.bars, "15m", source_timeframe="5m", data_end=first.data_end)``.
     """
     target = _as_timeframe(timeframe)
     base = _as_timeframe(base_timeframe)
@@ -108,9 +120,16 @@ def resample(
     expected = target.micros // base.micros
     if frame.height == 0:
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))
-        return Resampled(empty, target, base, 0, 0)
+        return Resampled(empty, target, base, 0, 0, data_end)
 
-    data_end = int(frame["ts"][-1]) + source.micros
+    rows_end = int(frame["ts"][-1]) + source.micros
+    if data_end is None:
+        data_end = rows_end
+    elif data_end < rows_end:
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            f"data_end {data_end} is before the end of the last bar ({rows_end})",
+        )
     bucket = ((pl.col("ts") - target.origin) // target.micros) * target.micros + target.origin
     out = (
         frame.lazy()
@@ -134,4 +153,4 @@ def resample(
         dropped = int(out["bar_count"][-1])
         out = out.slice(0, out.height - 1)
     partial = int(out["partial"].sum())
-    return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial)
+    return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end)

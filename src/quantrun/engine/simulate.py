@@ -1,0 +1,102 @@
+"""Simulation: strategy signals → risk gates → compiled kernel → decoded results.
+
+    result = simulate(bars, "sma_crossover", {"fast": 10, "slow": 30}, risk, costs)
+    result.trades, result.records, result.equity
+
+``bars`` are canonical (possibly resampled) bars sorted by ``ts`` (bar open, epoch µs UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from quantrun.engine.kernel import simulate_kernel
+from quantrun.engine.records import decode_records, decode_trades
+from quantrun.engine.risk import Costs, RiskConfig
+from quantrun.strategies.base import Signals, StrategyParams
+from quantrun.strategies.registry import get, parse_params
+
+ENGINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything the engine produced for one run."""
+
+    ts: np.ndarray
+    equity: np.ndarray
+    position: np.ndarray
+    drawdown: np.ndarray
+    records: pl.DataFrame
+    trades: pl.DataFrame
+    signals: Signals
+    params: StrategyParams
+    ambiguous_bars: int
+    halt_bar: int | None
+    commissions_paid: float
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1]) if self.equity.size else float("nan")
+
+
+def _none_as_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def simulate(
+    bars: pl.DataFrame,
+    strategy_id: str,
+    params: Mapping[str, Any] | StrategyParams,
+    risk: RiskConfig,
+    costs: Costs,
+) -> SimulationResult:
+    """Run ``strategy_id`` over ``bars`` under ``risk`` and ``costs``."""
+    strategy = get(strategy_id)
+    parsed = params if isinstance(params, StrategyParams) else parse_params(strategy_id, params)
+    signals = strategy.signals(bars, parsed)
+    target = np.ascontiguousarray(signals.target, dtype=np.int8)
+    changes = int(np.count_nonzero(np.diff(target, prepend=np.int8(0))))
+    columns = [
+        np.ascontiguousarray(bars[c].to_numpy(), dtype=np.float64)
+        for c in ("open", "high", "low", "close")
+    ]
+    equity, position, events, trades, ambiguous, halt_bar = simulate_kernel(
+        columns[0],
+        columns[1],
+        columns[2],
+        columns[3],
+        target,
+        risk.allow_short,
+        risk.position_fraction,
+        _none_as_nan(risk.stop_loss_pct),
+        _none_as_nan(risk.take_profit_pct),
+        _none_as_nan(risk.max_drawdown_halt_pct),
+        costs.commission_bps / 10_000.0,
+        costs.slippage_bps / 10_000.0,
+        costs.initial_cash,
+        6 * changes + 8,
+        changes + 2,
+    )
+    ts = bars["ts"].to_numpy()
+    peak = np.maximum.accumulate(np.maximum(equity, costs.initial_cash)) if equity.size else equity
+    drawdown = equity / peak - 1.0 if equity.size else equity
+    fees = events[9]
+    return SimulationResult(
+        ts=ts,
+        equity=equity,
+        position=position,
+        drawdown=drawdown,
+        records=decode_records(events, ts, signals.indicators),
+        trades=decode_trades(trades, ts, columns[3]),
+        signals=signals,
+        params=parsed,
+        ambiguous_bars=int(ambiguous),
+        halt_bar=None if halt_bar < 0 else int(halt_bar),
+        commissions_paid=float(fees.sum()),
+    )

@@ -1,0 +1,1 @@
+"""bollinger_reversion: placeholder until implemented."""

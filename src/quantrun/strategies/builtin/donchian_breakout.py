@@ -1,0 +1,1 @@
+"""donchian_breakout: placeholder until implemented."""

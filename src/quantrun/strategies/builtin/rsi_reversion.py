@@ -1,0 +1,1 @@
+"""rsi_reversion: placeholder until implemented."""
