@@ -19,7 +19,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_ingest_prints_id_and_summary(runner: CliRunner, write_csv: CsvWriter, runs_root: Path) -> None:
+def test_ingest_prints_id_and_summary(
+    runner: CliRunner, write_csv: CsvWriter, runs_root: Path
+) -> None:
     path = write_csv(minute_rows(10))
     result = runner.invoke(main, ["data", "ingest", str(path), "--runs-root", str(runs_root)])
     assert result.exit_code == 0, result.output
@@ -30,10 +32,13 @@ def test_ingest_prints_id_and_summary(runner: CliRunner, write_csv: CsvWriter, r
     assert "(already stored)" in again.output
 
 
-def test_ingest_json_is_one_object(runner: CliRunner, write_csv: CsvWriter, runs_root: Path) -> None:
+def test_ingest_json_is_one_object(
+    runner: CliRunner, write_csv: CsvWriter, runs_root: Path
+) -> None:
     path = write_csv(minute_rows(10))
     result = runner.invoke(
-        main, ["data", "ingest", str(path), "--runs-root", str(runs_root), "--json", "--symbol", "X"]
+        main,
+        ["data", "ingest", str(path), "--runs-root", str(runs_root), "--json", "--symbol", "X"],
     )
     assert result.exit_code == 0
     body = json.loads(result.output)
@@ -60,8 +65,12 @@ def test_rejected_input_exit_3_with_code_and_hint(
 def test_rejected_input_json_error_object(
     runner: CliRunner, write_csv: CsvWriter, runs_root: Path
 ) -> None:
-    path = write_csv([r.rsplit(",", 1)[0] for r in minute_rows(3)], header="time,open,high,low,close")
-    result = runner.invoke(main, ["data", "ingest", str(path), "--runs-root", str(runs_root), "--json"])
+    path = write_csv(
+        [r.rsplit(",", 1)[0] for r in minute_rows(3)], header="time,open,high,low,close"
+    )
+    result = runner.invoke(
+        main, ["data", "ingest", str(path), "--runs-root", str(runs_root), "--json"]
+    )
     assert result.exit_code == 3
     body = json.loads(result.stdout)
     assert body["error"]["code"] == "CSV_MISSING_COLUMN"
@@ -107,7 +116,9 @@ def test_inspect_lists_every_check_and_writes_nothing(
 ) -> None:
     rows = minute_rows(6)
     rows[1] = f"{T0_MS + 60_000},1,2,0.5,1.5,-3"
-    result = runner.invoke(main, ["data", "inspect", str(write_csv(rows)), "--runs-root", str(runs_root)])
+    result = runner.invoke(
+        main, ["data", "inspect", str(write_csv(rows)), "--runs-root", str(runs_root)]
+    )
     assert result.exit_code == 3
     assert "FAIL volume_not_negative" in result.output
     assert "ok   prices_positive" in result.output
@@ -117,7 +128,15 @@ def test_inspect_lists_every_check_and_writes_nothing(
 
 def test_inspect_json_valid_file(runner: CliRunner, write_csv: CsvWriter, runs_root: Path) -> None:
     result = runner.invoke(
-        main, ["data", "inspect", str(write_csv(minute_rows(6))), "--runs-root", str(runs_root), "--json"]
+        main,
+        [
+            "data",
+            "inspect",
+            str(write_csv(minute_rows(6))),
+            "--runs-root",
+            str(runs_root),
+            "--json",
+        ],
     )
     assert result.exit_code == 0
     body = json.loads(result.output)
@@ -130,7 +149,16 @@ def test_data_list(runner: CliRunner, write_csv: CsvWriter, runs_root: Path) -> 
     empty = runner.invoke(main, ["data", "list", "--runs-root", str(runs_root)])
     assert empty.exit_code == 0 and "no datasets" in empty.output
     runner.invoke(
-        main, ["data", "ingest", str(write_csv(minute_rows(4))), "--symbol", "ABC", "--runs-root", str(runs_root)]
+        main,
+        [
+            "data",
+            "ingest",
+            str(write_csv(minute_rows(4))),
+            "--symbol",
+            "ABC",
+            "--runs-root",
+            str(runs_root),
+        ],
     )
     listed = runner.invoke(main, ["data", "list", "--runs-root", str(runs_root), "--json"])
     rows = json.loads(listed.output)["datasets"]

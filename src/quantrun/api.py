@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from quantrun.data.demo import DEMO_SYMBOL, write_demo_csv
 from quantrun.data.dialect import Format
 from quantrun.data.ingest import (
@@ -29,7 +31,23 @@ from quantrun.data.ingest import (
 )
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, error
+from quantrun.runs.builder import Progress, RunResult
+from quantrun.runs.builder import create_run as _build
+from quantrun.runs.reader import RunView
+from quantrun.runs.registry import RecoveryReport, Registry
+from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
+from quantrun.strategies.registry import catalogue
+
+
+def _format(value: str) -> Format:
+    try:
+        return Format(value)
+    except ValueError:
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            f"unknown format {value!r}; use auto, generic or binance",
+        ) from None
 
 
 def _request(
@@ -42,17 +60,10 @@ def _request(
     sort: bool,
     drop_exact_duplicates: bool,
 ) -> IngestRequest:
-    try:
-        fmt = Format(format)
-    except ValueError:
-        raise error(
-            ErrorCode.USAGE_INVALID_OPTION,
-            f"unknown format {format!r}; use auto, generic or binance",
-        ) from None
     return IngestRequest(
         paths=list(paths),
         symbol=symbol,
-        format=fmt,
+        format=_format(format),
         timeframe=timeframe,
         timezone=timezone,
         sort=sort,
@@ -110,12 +121,204 @@ def inspect_file(
 
 __all__ = [
     "DemoResult",
+    "RunCreateRequest",
+    "RunResult",
+    "RunView",
+    "VerifyReport",
+    "check_registry",
+    "create_run",
+    "create_run_from",
     "ingest_file",
     "inspect_file",
     "list_datasets",
+    "list_runs",
+    "list_strategies",
+    "load_dataset",
+    "open_run",
     "quality_summary",
+    "rebuild_registry",
     "run_demo",
+    "verify_run",
 ]
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    import os
+
+    return Settings.from_env(os.environ)
+
+
+def _registry(settings: Settings) -> Registry:
+    registry = Registry(settings.runs_root, settings.artifacts_root)
+    registry.recover()
+    return registry
+
+
+def load_dataset(dataset_id: str, settings: Settings | None = None) -> pl.DataFrame:
+    """A stored dataset's canonical bars (``ts`` as Int64 epoch µs UTC)."""
+    return DatasetStore(_settings(settings).runs_root).load_bars(dataset_id)
+
+
+def create_run(
+    paths: Sequence[str] | str,
+    *,
+    symbol: str,
+    strategy: str,
+    timeframe: str = "15m",
+    params: dict[str, Any] | None = None,
+    risk: str | None = "moderate",
+    risk_config: dict[str, Any] | None = None,
+    risk_file: str | None = None,
+    commission_bps: float | None = None,
+    slippage_bps: float | None = None,
+    cash: float | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    base_timeframe: str = "1m",
+    format: str = "auto",
+    timezone: str | None = None,
+    sort: bool = False,
+    drop_exact_duplicates: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Create a run (or return the existing one with the same inputs).
+
+    >>> result = create_run("btc.csv", symbol="BTCUSDT", strategy="sma_crossover",
+    ...                     params={"fast": 10, "slow": 30}, risk="moderate")  # doctest: +SKIP
+    """
+    request = RunCreateRequest(
+        paths=[paths] if isinstance(paths, str) else list(paths),
+        symbol=symbol,
+        timeframe=timeframe,
+        strategy=strategy,
+        params=dict(params or {}),
+        risk=risk,
+        risk_config=risk_config,
+        risk_file=risk_file,
+        commission_bps=commission_bps,
+        slippage_bps=slippage_bps,
+        cash=cash,
+        start=start,
+        end=end,
+        base_timeframe=base_timeframe,
+        format=_format(format),
+        timezone=timezone,
+        sort=sort,
+        drop_exact_duplicates=drop_exact_duplicates,
+    )
+    return create_run_from(request, settings, progress=progress)
+
+
+def create_run_from(
+    request: RunCreateRequest, settings: Settings | None = None, *, progress: Progress | None = None
+) -> RunResult:
+    """Create a run from a ready :class:`RunCreateRequest` (the web edge's entry point)."""
+    if progress is None:
+        return _build(request, _settings(settings))
+    return _build(request, _settings(settings), progress=progress)
+
+
+def open_run(run_id: str, settings: Settings | None = None) -> RunView:
+    """A published run: ``.manifest``, ``.metrics``, ``.trades()``, ``.decisions()``,
+    ``.series()`` (equity/drawdown/position) and ``.bars()`` as polars frames."""
+    return RunView.open(_registry(_settings(settings)), run_id)
+
+
+def list_runs(
+    settings: Settings | None = None,
+    *,
+    strategy: str | None = None,
+    symbol: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Registered runs, newest first (then by id), optionally filtered."""
+    rows = _registry(_settings(settings)).entries()
+    if strategy is not None:
+        rows = [r for r in rows if r["strategy"] == strategy]
+    if symbol is not None:
+        rows = [r for r in rows if r["symbol"] == symbol]
+    rows.sort(key=lambda r: r["run_id"])
+    rows.sort(key=lambda r: r.get("created_at") or "", reverse=True)
+    return rows[:limit] if limit is not None else rows
+
+
+def list_strategies() -> list[dict[str, Any]]:
+    """Every registered strategy with its parameters."""
+    return catalogue()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    run_id: str
+    problems: list[str]
+    rerun_checked: bool
+    rerun_differences: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.rerun_differences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "problems": self.problems,
+            "rerun_checked": self.rerun_checked,
+            "rerun_differences": self.rerun_differences,
+        }
+
+
+def verify_run(
+    run_id: str, settings: Settings | None = None, *, rerun: bool = False
+) -> VerifyReport:
+    """Re-hash every artifact against the manifest; with ``rerun``, rebuild the run from its
+    recorded request in a temporary RUNS_ROOT and compare every artifact byte for byte."""
+    import tempfile
+
+    resolved = _settings(settings)
+    view = RunView.open(_registry(resolved), run_id)
+    problems = view.verify()
+    differences: list[str] = []
+    if rerun:
+        request = RunCreateRequest.model_validate(view.manifest["request"])
+        with tempfile.TemporaryDirectory(prefix="quantrun-rerun-") as tmp:
+            again = _build(request, resolved.model_copy(update={"runs_root": Path(tmp)}))
+            if again.run_id != run_id:
+                differences.append(f"rebuilt run id {again.run_id} differs")
+            else:
+                for artifact in [*view.manifest["artifacts"], {"name": "manifest.json"}]:
+                    name = artifact["name"]
+                    if (again.path / name).read_bytes() != view.read_bytes(name):
+                        differences.append(f"{name}: bytes differ")
+    return VerifyReport(run_id, problems, rerun, differences)
+
+
+def check_registry(settings: Settings | None = None) -> dict[str, Any]:
+    """Recover, then verify every listed run's artifacts."""
+    resolved = _settings(settings)
+    registry = Registry(resolved.runs_root, resolved.artifacts_root)
+    recovery = registry.recover()
+    failing = {}
+    rows = registry.entries()
+    for row in rows:
+        problems = RunView.open(registry, row["run_id"]).verify()
+        if problems:
+            failing[row["run_id"]] = problems
+    return {
+        "runs": len(rows),
+        "generation": registry.index()["generation"],
+        "recovery": recovery.to_dict(),
+        "failing": failing,
+        "ok": not failing,
+    }
+
+
+def rebuild_registry(settings: Settings | None = None) -> RecoveryReport:
+    """Rebuild index.json from the manifests, verifying each run and quarantining bad ones."""
+    return Registry(_settings(settings).runs_root).rebuild()
 
 
 def list_datasets(settings: Settings) -> list[dict[str, Any]]:

@@ -65,6 +65,10 @@ class ErrorCode(enum.StrEnum):
     RISK_LEVEL_UNKNOWN = "RISK_LEVEL_UNKNOWN"
     RISK_CONFIG_INVALID = "RISK_CONFIG_INVALID"
     COSTS_INVALID = "COSTS_INVALID"
+    RUN_WINDOW_INVALID = "RUN_WINDOW_INVALID"
+    RUN_WINDOW_EMPTY = "RUN_WINDOW_EMPTY"
+    RUN_NOT_FOUND = "RUN_NOT_FOUND"
+    RUN_VERIFY_FAILED = "RUN_VERIFY_FAILED"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -192,6 +196,37 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             400,
             "Invalid costs",
             "Commission and slippage are basis points from 0 to 1000; cash must be above zero.",
+        ),
+        _spec(
+            E.RUN_WINDOW_INVALID,
+            _U,
+            400,
+            "Invalid time window",
+            "Give --start/--end as ISO-8601 with an offset or Z (2024-01-31T00:00:00Z); "
+            "start must be before end.",
+        ),
+        _spec(
+            E.RUN_WINDOW_EMPTY,
+            _I,
+            422,
+            "No bars in the window",
+            "Widen --start/--end or pick a finer --timeframe; `quantrun data inspect` shows the "
+            "data's first and last bar.",
+        ),
+        _spec(
+            E.RUN_NOT_FOUND,
+            _N,
+            404,
+            "Run not found",
+            "List runs with `quantrun runs list`; a run id is 64 hexadecimal characters.",
+        ),
+        _spec(
+            E.RUN_VERIFY_FAILED,
+            _I,
+            409,
+            "Run does not verify",
+            "An artifact differs from its manifest; run `quantrun registry check` and rebuild "
+            "the run from its inputs.",
         ),
         _spec(
             E.INPUT_NOT_FOUND,

@@ -34,6 +34,10 @@ class Settings(BaseModel):
         default_factory=default_runs_root,
         description="The single authoritative folder for datasets, runs and the registry.",
     )
+    artifacts_root: Path | None = Field(
+        default=None,
+        description="Optional read-only folder of pre-built runs, listed beside RUNS_ROOT's.",
+    )
     max_input_bytes: int = Field(
         default=1 << 30,
         gt=0,
@@ -82,6 +86,6 @@ def settings_table() -> list[SettingDoc]:
     """The declared settings table, for docs and `--help`."""
     rows = []
     for name, field in Settings.model_fields.items():
-        default = "~/.local/share/quantrun" if name == "runs_root" else repr(field.default)
+        default = "~/.local/share/quantrun" if name == "runs_root" else str(field.default)
         rows.append(SettingDoc(name, ENV_PREFIX + name.upper(), default, field.description or ""))
     return rows

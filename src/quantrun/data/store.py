@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,9 @@ import polars as pl
 
 from quantrun.canonical import canonical_file_bytes, canonical_hash, sha256_hex
 from quantrun.data.dialect import FIELDS
-from quantrun.durable import fsync_dir, remove_tree, write_bytes
+from quantrun.durable import fsync_dir, write_bytes
 from quantrun.errors import ErrorCode, error
+from quantrun.staging import staging_dir
 
 DATASET_SCHEMA_VERSION = 1
 BARS_FILE = "bars.parquet"
@@ -103,35 +103,42 @@ class DatasetStore:
         final = self.path_of(dataset_id)
         if self.exists(dataset_id):
             return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
-        work = self.staging / f"dataset-{uuid.uuid4().hex}"
         try:
-            work.mkdir(parents=True)
-            files = {BARS_FILE: parquet_bytes(bars), QUALITY_FILE: canonical_file_bytes(quality)}
-            for name, data in files.items():
-                write_bytes(work / name, data)
-            full_meta = dict(meta)
-            full_meta["files"] = {
-                name: {"bytes": len(data), "sha256": sha256_hex(data)}
-                for name, data in files.items()
-            }
-            write_bytes(work / META_FILE, canonical_file_bytes(full_meta))
-            fsync_dir(work)
-            self.root.mkdir(parents=True, exist_ok=True)
-            try:
-                work.rename(final)
-            except OSError:
-                if self.exists(dataset_id):  # another writer won the race: same content
-                    return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
-                raise
-            fsync_dir(self.root)
-            return StoredDataset(dataset_id, final, True, full_meta)
+            with staging_dir(self.runs_root, "dataset") as work:
+                return self._publish_from(work, dataset_id, final, bars, quality, meta)
         except OSError as exc:
             raise error(
                 ErrorCode.STORAGE_FAILED,
                 f"could not store dataset {dataset_id[:12]}: {exc.strerror or type(exc).__name__}",
             ) from None
-        finally:
-            remove_tree(work)
+
+    def _publish_from(
+        self,
+        work: Path,
+        dataset_id: str,
+        final: Path,
+        bars: pl.DataFrame,
+        quality: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> StoredDataset:
+        files = {BARS_FILE: parquet_bytes(bars), QUALITY_FILE: canonical_file_bytes(quality)}
+        for name, data in files.items():
+            write_bytes(work / name, data)
+        full_meta = dict(meta)
+        full_meta["files"] = {
+            name: {"bytes": len(data), "sha256": sha256_hex(data)} for name, data in files.items()
+        }
+        write_bytes(work / META_FILE, canonical_file_bytes(full_meta))
+        fsync_dir(work)
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            work.rename(final)
+        except OSError:
+            if self.exists(dataset_id):  # another writer won the race: same content
+                return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
+            raise
+        fsync_dir(self.root)
+        return StoredDataset(dataset_id, final, True, full_meta)
 
     def read_meta(self, dataset_id: str) -> dict[str, Any]:
         path = self.path_of(dataset_id) / META_FILE

@@ -89,3 +89,36 @@ def sma(values: np.ndarray, period: int) -> np.ndarray:
         pl.Series(values).rolling_mean(window_size=period, min_samples=period).to_numpy()
     )
     return out.astype(np.float64)
+
+
+def crosses_below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True on bar i when a[i-1] >= b[i-1] and a[i] < b[i] (NaN never crosses)."""
+    return crosses_above(b, a)
+
+
+def hold_sides(
+    long_entry: np.ndarray,
+    long_exit: np.ndarray,
+    short_entry: np.ndarray,
+    short_exit: np.ndarray,
+) -> np.ndarray:
+    """Held target from per-side entry and exit masks, vectorised.
+
+    An entry sets the position (+1 or -1) and it is held until either the exit of *that* side
+    (then 0) or an entry of the other side. An exit of the side not held does nothing. On one
+    bar an entry wins over any exit, and ``long_entry`` wins over ``short_entry``, as in
+    :func:`hold_between`. Bars before the first entry hold 0.
+    """
+    n = long_entry.shape[0]
+    idx = np.arange(n)
+    side = np.where(long_entry, 1, np.where(short_entry, -1, 0)).astype(np.int8)
+    # Index of the latest entry / exit at or before each bar (-1: none yet).
+    last_entry = np.maximum.accumulate(np.where(long_entry | short_entry, idx, -1))
+    last_long_exit = np.maximum.accumulate(np.where(long_exit, idx, -1))
+    last_short_exit = np.maximum.accumulate(np.where(short_exit, idx, -1))
+    held = np.where(last_entry >= 0, side[np.maximum(last_entry, 0)], 0).astype(np.int8)
+    closed = ((held == 1) & (last_long_exit > last_entry)) | (
+        (held == -1) & (last_short_exit > last_entry)
+    )
+    out: np.ndarray = np.where(closed, 0, held).astype(np.int8)
+    return out

@@ -1,0 +1,1 @@
+"""Runs: identity, the builder, artifacts, the manifest and the registry."""

@@ -1,0 +1,143 @@
+"""The artifact set of a run: each file's bytes, built deterministically in memory.
+
+``ARTIFACTS`` is the declared table (name, schema version, media type, what it holds) that the
+manifest, the docs (docs/contracts.md) and the web edge read. Bytes depend only on the run's
+inputs and the locked library versions: no wall-clock time, host name or absolute path.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from quantrun.canonical import canonical_file_bytes
+from quantrun.data.quality import iso
+from quantrun.engine.simulate import SimulationResult
+
+TIMELINE_MAX_POINTS = 2000
+
+
+@dataclass(frozen=True)
+class ArtifactSpec:
+    name: str
+    schema_version: int
+    media_type: str
+    description: str
+
+
+ARTIFACTS: tuple[ArtifactSpec, ...] = (
+    ArtifactSpec(
+        "manifest.json", 1, "application/json", "inputs, versions and every artifact's hash"
+    ),
+    ArtifactSpec(
+        "decision_records.jsonl",
+        1,
+        "application/x-ndjson",
+        "one JSON object per engine event: signal, order, clip, block, fill, stop, halt",
+    ),
+    ArtifactSpec("metrics.json", 1, "application/json", "every metric with its convention"),
+    ArtifactSpec(
+        "timeline.json",
+        1,
+        "application/json",
+        "equity, drawdown and position downsampled for display, plus trade events",
+    ),
+    ArtifactSpec("data_quality.json", 1, "application/json", "the dataset's quality report"),
+    ArtifactSpec("trades.csv", 1, "text/csv", "one row per trade"),
+    ArtifactSpec("bars.parquet", 1, "application/vnd.apache.parquet", "the bars simulated"),
+    ArtifactSpec(
+        "series.parquet",
+        1,
+        "application/vnd.apache.parquet",
+        "equity, drawdown and position at every bar close",
+    ),
+)
+ARTIFACT_NAMES = tuple(a.name for a in ARTIFACTS)
+SPECS = {a.name: a for a in ARTIFACTS}
+
+
+def _iso_column(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias(name)
+
+
+def decision_records_bytes(records: pl.DataFrame) -> bytes:
+    frame = records.with_columns(_iso_column("ts"))
+    sink = io.BytesIO()
+    frame.write_ndjson(sink)
+    return sink.getvalue()
+
+
+def trades_csv_bytes(trades: pl.DataFrame) -> bytes:
+    frame = trades.with_columns(_iso_column("entry_ts"), _iso_column("exit_ts"))
+    sink = io.BytesIO()
+    frame.write_csv(sink, line_terminator="\n", null_value="")
+    return sink.getvalue()
+
+
+def parquet_bytes(frame: pl.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC"))).write_parquet(
+        sink, compression="zstd", compression_level=1, statistics=True
+    )
+    return sink.getvalue()
+
+
+def series_frame(sim: SimulationResult) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"ts": sim.ts, "equity": sim.equity, "drawdown": sim.drawdown, "position": sim.position}
+    )
+
+
+def _decimate(values: np.ndarray, max_points: int) -> np.ndarray:
+    """Indices keeping each chunk's min and max (so peaks and troughs survive), sorted."""
+    n = values.size
+    if n <= max_points:
+        return np.arange(n)
+    chunks = max_points // 2
+    edges = np.linspace(0, n, chunks + 1).astype(np.int64)
+    keep = [0, n - 1]
+    for lo, hi in itertools.pairwise(edges):
+        part = values[lo:hi]
+        keep.append(lo + int(np.argmin(part)))
+        keep.append(lo + int(np.argmax(part)))
+    return np.unique(np.array(keep, dtype=np.int64))
+
+
+def timeline(sim: SimulationResult) -> dict[str, Any]:
+    keep = _decimate(sim.equity, TIMELINE_MAX_POINTS)
+    events = []
+    for row in sim.records.filter(
+        pl.col("action").is_in(["fill", "stop_loss", "take_profit", "halt", "expire"])
+    ).iter_rows(named=True):
+        events.append(
+            {
+                "seq": row["seq"],
+                "ts": iso(row["ts"]),
+                "action": row["action"],
+                "reason": row["reason"],
+                "price": None if row["price"] != row["price"] else row["price"],
+                "quantity": row["quantity"],
+                "position_after": row["position_after"],
+            }
+        )
+    return {
+        "schema_version": 1,
+        "points": {
+            "sampling": f"min/max per chunk, at most {TIMELINE_MAX_POINTS} points",
+            "bars": int(sim.equity.size),
+            "ts": [iso(int(t)) for t in sim.ts[keep]],
+            "equity": [float(v) for v in sim.equity[keep]],
+            "drawdown": [float(v) for v in sim.drawdown[keep]],
+            "position": [float(v) for v in sim.position[keep]],
+        },
+        "events": events,
+    }
+
+
+def json_bytes(value: Any) -> bytes:
+    return canonical_file_bytes(value)

@@ -1,0 +1,315 @@
+"""The run builder: request → dataset → resampled bars → simulation → metrics → artifacts →
+atomic publication → registry entry.
+
+    result = create_run(RunCreateRequest(paths=["btc.csv"], symbol="BTCUSDT",
+                                         strategy="sma_crossover"), settings)
+
+The run id is the sha256 of the canonical identity (everything that decides the result, no
+paths, no times). Creating an existing run returns it untouched (``created=False``). The run
+folder is built in ``staging/``, fsynced, and renamed into ``runs/<run_id>`` — the commit
+point — before the index is rewritten under the registry lock.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quantrun import __version__
+from quantrun.canonical import canonical_hash, sha256_hex
+from quantrun.data.ingest import IngestRequest, IngestResult, ingest
+from quantrun.data.quality import iso
+from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
+from quantrun.data.store import QUALITY_FILE, DatasetStore
+from quantrun.durable import fsync_dir, write_bytes
+from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate
+from quantrun.errors import ErrorCode, error
+from quantrun.logs import get_logger
+from quantrun.metrics import compute_metrics
+from quantrun.runs import artifacts as art
+from quantrun.runs.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA_VERSION,
+    index_entry,
+    load_manifest,
+)
+from quantrun.runs.registry import Registry
+from quantrun.runs.request import ResolvedRequest, RunCreateRequest
+from quantrun.settings import Settings
+from quantrun.staging import staging_dir
+
+log = get_logger(__name__)
+
+IDENTITY_SCHEMA_VERSION = 1
+LIBRARIES = ("numba", "numpy", "polars", "pyarrow", "pydantic")
+
+Progress = Callable[[str], None]
+Clock = Callable[[], datetime]
+
+
+def _no_progress(stage: str) -> None:
+    return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    created: bool
+    path: Path
+    manifest: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "created": self.created,
+            "path": str(self.path),
+            "summary": self.manifest["summary"],
+        }
+
+
+def library_versions() -> dict[str, str]:
+    return {name: importlib.metadata.version(name) for name in LIBRARIES}
+
+
+def run_identity(
+    resolved: ResolvedRequest, dataset_id: str, window: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything that decides the result, and nothing else."""
+    request = resolved.request
+    return {
+        "schema_version": IDENTITY_SCHEMA_VERSION,
+        "engine_version": ENGINE_VERSION,
+        "dataset_id": dataset_id,
+        "symbol": request.symbol,
+        "timeframe": resolved.timeframe.name,
+        "window": window,
+        "strategy": {
+            "id": request.strategy,
+            "version": _strategy_version(request.strategy),
+            "params": resolved.params.model_dump(mode="json"),
+        },
+        "risk": resolved.risk.model_dump(mode="json"),
+        "costs": resolved.costs.model_dump(mode="json"),
+        "resample_rules_version": RESAMPLE_RULES["version"],
+    }
+
+
+def _strategy_version(strategy_id: str) -> str:
+    from quantrun.strategies.registry import get
+
+    return get(strategy_id).version
+
+
+def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFrame, dict[str, Any]]:
+    frame = resampled.bars
+    if resolved.start_micros is not None:
+        frame = frame.filter(pl.col("ts") >= resolved.start_micros)
+    if resolved.end_micros is not None:
+        frame = frame.filter(pl.col("ts") < resolved.end_micros)
+    if frame.height == 0:
+        raise error(
+            ErrorCode.RUN_WINDOW_EMPTY,
+            f"no complete {resolved.timeframe.name} bars between "
+            f"{resolved.request.start or 'the start'} and {resolved.request.end or 'the end'}",
+        )
+    window = {
+        "start": None if resolved.start_micros is None else iso(resolved.start_micros),
+        "end": None if resolved.end_micros is None else iso(resolved.end_micros),
+    }
+    return frame, window
+
+
+def create_run(
+    request: RunCreateRequest,
+    settings: Settings,
+    *,
+    progress: Progress = _no_progress,
+    clock: Clock = _utc_now,
+) -> RunResult:
+    """Create (or find) the run ``request`` describes. See the module docstring."""
+    resolved = request.resolve()
+    registry = Registry(settings.runs_root, settings.artifacts_root)
+    registry.recover()
+
+    progress("ingest")
+    ingested = ingest(
+        IngestRequest(
+            paths=request.paths,
+            symbol=request.symbol,
+            format=request.format,
+            timeframe=resolved.base_timeframe.name,
+            timezone=request.timezone,
+            sort=request.sort,
+            drop_exact_duplicates=request.drop_exact_duplicates,
+        ),
+        settings,
+    )
+    progress("resample")
+    base_bars = ingested.inspection.bars
+    assert base_bars is not None
+    resampled = resample(base_bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
+    bars, window = _window(resampled, resolved)
+    identity = run_identity(resolved, ingested.dataset_id, window)
+    run_id = canonical_hash(identity)
+
+    final = registry.runs_dir / run_id
+    if (final / MANIFEST_FILE).is_file():
+        manifest = load_manifest(final)
+        registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
+        log.info("build.exists", run_id=run_id)
+        return RunResult(run_id, False, final, manifest)
+
+    progress("simulate")
+    sim = simulate(bars, request.strategy, resolved.params, resolved.risk, resolved.costs)
+    progress("metrics")
+    metrics = compute_metrics(
+        ts=sim.ts,
+        equity=sim.equity,
+        position=sim.position,
+        close=bars["close"].to_numpy(),
+        trades=sim.trades,
+        initial_cash=resolved.costs.initial_cash,
+        timeframe_micros=resolved.timeframe.micros,
+        commissions_paid=sim.commissions_paid,
+        ambiguous_bars=sim.ambiguous_bars,
+    )
+    progress("write")
+    files = _artifact_bytes(ingested, settings, bars, sim, metrics)
+    manifest = _manifest(run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files)
+    created = _publish(settings.runs_root, registry, run_id, files, manifest)
+    registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
+    log.info(
+        "build.done", run_id=run_id, created=created, bars=bars.height, trades=sim.trades.height
+    )
+    return RunResult(run_id, created, final, manifest)
+
+
+def _stamp(clock: Clock) -> str:
+    return clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _artifact_bytes(
+    ingested: IngestResult,
+    settings: Settings,
+    bars: pl.DataFrame,
+    sim: SimulationResult,
+    metrics: dict[str, Any],
+) -> dict[str, bytes]:
+    quality = (
+        DatasetStore(settings.runs_root).path_of(ingested.dataset_id) / QUALITY_FILE
+    ).read_bytes()
+    return {
+        "decision_records.jsonl": art.decision_records_bytes(sim.records),
+        "metrics.json": art.json_bytes({"schema_version": 1, "metrics": metrics}),
+        "timeline.json": art.json_bytes(art.timeline(sim)),
+        "data_quality.json": quality,
+        "trades.csv": art.trades_csv_bytes(sim.trades),
+        "bars.parquet": art.parquet_bytes(bars),
+        "series.parquet": art.parquet_bytes(art.series_frame(sim)),
+    }
+
+
+def _manifest(
+    run_id: str,
+    identity: dict[str, Any],
+    resolved: ResolvedRequest,
+    ingested: IngestResult,
+    resampled: Resampled,
+    bars: pl.DataFrame,
+    sim: SimulationResult,
+    metrics: dict[str, Any],
+    files: dict[str, bytes],
+) -> dict[str, Any]:
+    request = resolved.request
+    quality = ingested.quality
+    value = {k: v["value"] for k, v in metrics.items()}
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "run_id": run_id,
+        "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
+        "identity": identity,
+        "request": request.model_dump(mode="json"),
+        "dataset": {
+            "dataset_id": ingested.dataset_id,
+            "content_sha256": ingested.inspection.content_sha256,
+            "rows": quality["rows"],
+            "first_bar": quality["first_bar"],
+            "last_bar": quality["last_bar"],
+            "base_timeframe": resolved.base_timeframe.name,
+            "sources": [s.to_dict() for s in ingested.inspection.sources],
+        },
+        "resampling": resampled.summary(),
+        "window": identity["window"],
+        "strategy": identity["strategy"],
+        "risk": {"level": resolved.risk_level, "config": identity["risk"]},
+        "costs": identity["costs"],
+        "engine": {
+            "engine_version": ENGINE_VERSION,
+            "quantrun_version": __version__,
+            "libraries": library_versions(),
+        },
+        "summary": {
+            "bars": bars.height,
+            "first_bar": iso(int(bars["ts"][0])),
+            "last_bar": iso(int(bars["ts"][-1])),
+            "trades": value.get("trades"),
+            "total_return": value.get("total_return"),
+            "sharpe": value.get("sharpe"),
+            "max_drawdown": value.get("max_drawdown"),
+            "final_equity": value.get("final_equity"),
+            "ambiguous_bars": sim.ambiguous_bars,
+            "halted_at": None if sim.halt_bar is None else iso(int(sim.ts[sim.halt_bar])),
+        },
+        "artifacts": [
+            {
+                "name": name,
+                "bytes": len(files[name]),
+                "sha256": sha256_hex(files[name]),
+                "schema_version": art.SPECS[name].schema_version,
+                "media_type": art.SPECS[name].media_type,
+            }
+            for name in art.ARTIFACT_NAMES
+            if name in files
+        ],
+    }
+
+
+def _publish(
+    runs_root: Path,
+    registry: Registry,
+    run_id: str,
+    files: dict[str, bytes],
+    manifest: dict[str, Any],
+) -> bool:
+    """Stage, fsync, rename into place. False when another creator published it first."""
+    final = registry.runs_dir / run_id
+    try:
+        with staging_dir(runs_root, f"run-{run_id[:16]}") as work:
+            for name, data in files.items():
+                write_bytes(work / name, data)
+            write_bytes(work / MANIFEST_FILE, art.json_bytes(manifest))
+            fsync_dir(work)
+            registry.runs_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                work.rename(final)
+            except OSError:
+                if (final / MANIFEST_FILE).is_file():
+                    return False
+                raise
+            fsync_dir(registry.runs_dir)
+            return True
+    except OSError as exc:
+        raise error(
+            ErrorCode.STORAGE_FAILED,
+            f"could not publish run {run_id[:12]}: {exc.strerror or type(exc).__name__}",
+        ) from None

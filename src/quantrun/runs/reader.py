@@ -1,0 +1,86 @@
+"""Reading a published run: manifest, metrics, trades, decisions and series as frames.
+
+view = RunView.open(registry, run_id)
+view.metrics["sharpe"]["value"], view.trades(), view.decisions(action="fill")
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quantrun.errors import ErrorCode, error
+from quantrun.runs.manifest import ManifestProblem, load_manifest, verify_artifacts
+from quantrun.runs.registry import Registry
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+    read_only: bool
+
+    @classmethod
+    def open(cls, registry: Registry, run_id: str) -> RunView:
+        path = registry.run_path(run_id)
+        try:
+            manifest = load_manifest(path)
+        except ManifestProblem as problem:
+            raise error(ErrorCode.RUN_VERIFY_FAILED, f"run {run_id[:12]}: {problem}") from None
+        read_only = registry.artifacts_root is not None and path.is_relative_to(
+            registry.artifacts_root
+        )
+        return cls(run_id, path, manifest, read_only)
+
+    def artifact_path(self, name: str) -> Path:
+        """Only names the manifest lists; never a path outside the run folder."""
+        names = {a["name"] for a in self.manifest["artifacts"]} | {"manifest.json"}
+        if name not in names:
+            raise error(ErrorCode.RUN_NOT_FOUND, f"run {self.run_id[:12]} has no artifact {name!r}")
+        return self.path / name
+
+    def read_bytes(self, name: str) -> bytes:
+        return self.artifact_path(name).read_bytes()
+
+    def _json(self, name: str) -> Any:
+        return json.loads(self.read_bytes(name))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("metrics.json")["metrics"]
+        return data
+
+    @property
+    def timeline(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("timeline.json")
+        return data
+
+    @property
+    def data_quality(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("data_quality.json")
+        return data
+
+    def trades(self) -> pl.DataFrame:
+        return pl.read_csv(io.BytesIO(self.read_bytes("trades.csv")), try_parse_dates=False)
+
+    def decisions(self, action: str | None = None) -> pl.DataFrame:
+        frame = pl.read_ndjson(io.BytesIO(self.read_bytes("decision_records.jsonl")))
+        if action is not None and frame.height:
+            frame = frame.filter(pl.col("action") == action)
+        return frame
+
+    def series(self) -> pl.DataFrame:
+        return pl.read_parquet(self.artifact_path("series.parquet"))
+
+    def bars(self) -> pl.DataFrame:
+        return pl.read_parquet(self.artifact_path("bars.parquet"))
+
+    def verify(self) -> list[str]:
+        """Problems re-hashing the artifacts against the manifest (empty when all match)."""
+        return verify_artifacts(self.path, self.manifest)

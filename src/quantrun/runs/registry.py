@@ -1,0 +1,272 @@
+"""The run registry: ``RUNS_ROOT/index.json``, derived from the run folders' manifests.
+
+Writes happen under ``RUNS_ROOT/.registry.lock`` (a kernel lock via filelock, never deleted):
+the new index goes to a temp file in the same folder, is fsynced, ``os.replace``d over the old
+one and the folder is fsynced, so a crash at any instant leaves either the old or the new index.
+Every write bumps ``generation``.
+
+:meth:`Registry.recover` (run by every command that opens the registry) clears stale staging
+folders, rebuilds a missing or corrupt index from the manifests, adds published runs the index
+does not know yet (a crash between the rename and the index write), drops entries whose folder
+is gone, and quarantines run folders whose manifest does not verify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from quantrun.canonical import canonical_file_bytes
+from quantrun.durable import fsync_dir, replace_file
+from quantrun.errors import ErrorCode, error
+from quantrun.logs import get_logger
+from quantrun.runs.manifest import (
+    MANIFEST_FILE,
+    ManifestProblem,
+    index_entry,
+    load_manifest,
+    verify_run_folder,
+)
+from quantrun.staging import clear_stale
+
+log = get_logger(__name__)
+
+INDEX_FILE = "index.json"
+LOCK_FILE = ".registry.lock"
+INDEX_SCHEMA_VERSION = 1
+RUN_ID_LENGTH = 64
+
+
+def is_run_id(value: str) -> bool:
+    return len(value) == RUN_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass
+class RecoveryReport:
+    cleared_staging: list[str] = field(default_factory=list)
+    rebuilt_index: bool = False
+    rebuild_reason: str = ""
+    added: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rebuilt_index or self.added or self.dropped or self.quarantined)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cleared_staging": self.cleared_staging,
+            "rebuilt_index": self.rebuilt_index,
+            "rebuild_reason": self.rebuild_reason,
+            "added": self.added,
+            "dropped": self.dropped,
+            "quarantined": self.quarantined,
+        }
+
+
+class Registry:
+    """The index of runs under one RUNS_ROOT (plus, read-only, an ARTIFACTS_ROOT)."""
+
+    def __init__(self, runs_root: Path, artifacts_root: Path | None = None) -> None:
+        self.root = runs_root
+        self.runs_dir = runs_root / "runs"
+        self.index_path = runs_root / INDEX_FILE
+        self.quarantine_dir = runs_root / "quarantine"
+        self.artifacts_root = artifacts_root
+        self._lock = FileLock(str(runs_root / LOCK_FILE))
+
+    # -- locking --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            yield
+
+    # -- reading --------------------------------------------------------------------------
+    def _read_index(self) -> dict[str, Any] | None:
+        """The index, or None when missing or not a valid index."""
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("schema_version") != INDEX_SCHEMA_VERSION
+            or not isinstance(data.get("runs"), dict)
+            or not isinstance(data.get("generation"), int)
+        ):
+            return None
+        return data
+
+    def index(self) -> dict[str, Any]:
+        """The current index (empty when there is none yet). Read without the lock: the
+        index file is only ever replaced atomically."""
+        data = self._read_index()
+        if data is None:
+            return {"schema_version": INDEX_SCHEMA_VERSION, "generation": 0, "runs": {}}
+        return data
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every listed run: RUNS_ROOT's, then ARTIFACTS_ROOT's (read-only) ones."""
+        rows = [dict(entry, run_id=rid) for rid, entry in self.index()["runs"].items()]
+        rows += self._read_only_entries(exclude={r["run_id"] for r in rows})
+        return rows
+
+    def _read_only_entries(self, exclude: set[str]) -> list[dict[str, Any]]:
+        if self.artifacts_root is None:
+            return []
+        runs = self.artifacts_root / "runs"
+        if not runs.is_dir():
+            return []
+        rows = []
+        for folder in sorted(runs.iterdir()):
+            if folder.name in exclude or not is_run_id(folder.name):
+                continue
+            try:
+                manifest = load_manifest(folder)
+            except ManifestProblem:
+                continue
+            rows.append(
+                dict(index_entry(manifest, created_at=None), run_id=folder.name, read_only=True)
+            )
+        return rows
+
+    def run_path(self, run_id: str) -> Path:
+        """The folder of a listed run; NotFound for anything else (ids are validated first)."""
+        if not is_run_id(run_id):
+            raise error(ErrorCode.RUN_NOT_FOUND, f"{run_id[:80]!r} is not a run id")
+        if run_id in self.index()["runs"]:
+            return self.runs_dir / run_id
+        if self.artifacts_root is not None:
+            candidate = self.artifacts_root / "runs" / run_id
+            if (candidate / MANIFEST_FILE).is_file():
+                return candidate
+        raise error(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+
+    # -- writing --------------------------------------------------------------------------
+    def _write_index(self, runs: dict[str, Any], generation: int) -> None:
+        data = {
+            "schema_version": INDEX_SCHEMA_VERSION,
+            "generation": generation,
+            "runs": dict(sorted(runs.items())),
+        }
+        replace_file(self.index_path, canonical_file_bytes(data))
+
+    def add(self, run_id: str, entry: dict[str, Any]) -> bool:
+        """Register a published run under the lock. False if it was already listed."""
+        with self.locked():
+            current = self._read_index()
+            if current is None:
+                self._recover_locked(RecoveryReport())
+                current = self.index()
+            if run_id in current["runs"]:
+                return False
+            runs = dict(current["runs"])
+            runs[run_id] = entry
+            self._write_index(runs, current["generation"] + 1)
+            log.info("registry.added", run_id=run_id, generation=current["generation"] + 1)
+            return True
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover(self) -> RecoveryReport:
+        """Bring the index in line with the run folders (see the module docstring)."""
+        report = RecoveryReport()
+        if not self.root.exists():
+            return report
+        with self.locked():
+            self._recover_locked(report)
+        return report
+
+    def _recover_locked(self, report: RecoveryReport) -> None:
+        report.cleared_staging = clear_stale(self.root)
+        current = self._read_index()
+        folders = self._run_folders()
+        if current is None:
+            report.rebuilt_index = True
+            report.rebuild_reason = "missing" if not self.index_path.exists() else "corrupt"
+            runs: dict[str, Any] = {}
+            generation = 0
+            previous: dict[str, Any] = {}
+        else:
+            runs = dict(current["runs"])
+            generation = current["generation"]
+            previous = current["runs"]
+        for run_id in folders:
+            if run_id in runs and not report.rebuilt_index:
+                continue
+            folder = self.runs_dir / run_id
+            try:
+                manifest = verify_run_folder(folder, expected_run_id=run_id)
+            except ManifestProblem as problem:
+                self._quarantine(folder, str(problem), report)
+                continue
+            created = previous.get(run_id, {}).get("created_at")
+            runs[run_id] = index_entry(manifest, created_at=created or _mtime_iso(folder))
+            if not report.rebuilt_index:
+                report.added.append(run_id)
+        for run_id in list(runs):
+            if run_id not in folders:
+                del runs[run_id]
+                report.dropped.append(run_id)
+        if report.changed:
+            self._write_index(runs, generation + 1)
+            quiet = report.rebuild_reason == "missing" and not report.quarantined
+            (log.info if quiet else log.warning)("registry.recovered", **report.to_dict())
+
+    def _run_folders(self) -> set[str]:
+        if not self.runs_dir.is_dir():
+            return set()
+        found = set()
+        for entry in self.runs_dir.iterdir():
+            if is_run_id(entry.name) and entry.is_dir():
+                found.add(entry.name)
+        return found
+
+    def _quarantine(self, folder: Path, reason: str, report: RecoveryReport) -> None:
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / folder.name
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.quarantine_dir / f"{folder.name}.{n}"
+        folder.rename(target)
+        fsync_dir(self.runs_dir)
+        report.quarantined.append({"run_id": folder.name, "reason": reason})
+
+    def rebuild(self) -> RecoveryReport:
+        """Rebuild the index from the manifests, verifying every run folder."""
+        report = RecoveryReport(rebuilt_index=True, rebuild_reason="requested")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.locked():
+            current = self._read_index() or {"runs": {}, "generation": 0}
+            report.cleared_staging = clear_stale(self.root)
+            runs: dict[str, Any] = {}
+            for run_id in sorted(self._run_folders()):
+                folder = self.runs_dir / run_id
+                try:
+                    manifest = verify_run_folder(folder, expected_run_id=run_id)
+                except ManifestProblem as problem:
+                    self._quarantine(folder, str(problem), report)
+                    continue
+                created = current["runs"].get(run_id, {}).get("created_at")
+                runs[run_id] = index_entry(manifest, created_at=created or _mtime_iso(folder))
+            report.dropped = sorted(set(current["runs"]) - set(runs))
+            self._write_index(runs, current["generation"] + 1)
+        return report
+
+
+def _mtime_iso(folder: Path) -> str:
+    """Creation time for a run whose index entry was lost: its manifest's mtime."""
+    from datetime import UTC, datetime
+
+    stamp = (folder / MANIFEST_FILE).stat().st_mtime
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
