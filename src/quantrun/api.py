@@ -326,17 +326,37 @@ def list_datasets(settings: Settings) -> list[dict[str, Any]]:
     return DatasetStore(settings.runs_root).list()
 
 
+#: The demo run: the embedded dataset, a 10/30 SMA crossover on 15-minute bars, moderate risk.
+DEMO_STRATEGY = "sma_crossover"
+DEMO_PARAMS: dict[str, Any] = {"fast": 10, "slow": 30}
+DEMO_TIMEFRAME = "15m"
+
+
 @dataclass(frozen=True)
 class DemoResult:
     csv_path: Path
     ingest: IngestResult
+    run: RunResult
 
     def to_dict(self) -> dict[str, Any]:
-        return {"csv_path": str(self.csv_path), "ingest": self.ingest.to_dict()}
+        return {
+            "csv_path": str(self.csv_path),
+            "ingest": self.ingest.to_dict(),
+            "run": self.run.to_dict(),
+        }
 
 
 def run_demo(settings: Settings, directory: Path) -> DemoResult:
-    """Write the embedded demo CSV into ``directory`` and ingest it."""
+    """Write the embedded demo CSV into ``directory``, ingest it and create the demo run."""
     csv_path = write_demo_csv(directory / f"{DEMO_SYMBOL}-1m-demo.csv")
-    result = ingest_file(settings, [str(csv_path)], symbol=DEMO_SYMBOL)
-    return DemoResult(csv_path, result)
+    ingested = ingest_file(settings, [str(csv_path)], symbol=DEMO_SYMBOL)
+    run = create_run(
+        [str(csv_path)],
+        symbol=DEMO_SYMBOL,
+        strategy=DEMO_STRATEGY,
+        params=DEMO_PARAMS,
+        timeframe=DEMO_TIMEFRAME,
+        risk="moderate",
+        settings=settings,
+    )
+    return DemoResult(csv_path, ingested, run)

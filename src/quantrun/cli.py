@@ -589,25 +589,39 @@ def registry_rebuild(runs_root: str | None, as_json: bool) -> None:
     type=click.Path(file_okay=False),
     default="demo",
     show_default=True,
-    help="Where the demo CSV and (unless --runs-root) the demo RUNS_ROOT go.",
+    help="Where the demo CSV goes (the demo RUNS_ROOT is DIR/runs-root unless --runs-root).",
 )
-@runs_root_option
+@click.option(
+    "--runs-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="RUNS_ROOT for the demo (default: DIR/runs-root; the demo never touches your runs).",
+)
 @json_option
 @handles_errors
 def demo(directory: str, runs_root: str | None, as_json: bool) -> None:
-    """Generate the demo dataset, ingest it and say where to look."""
-    settings = _settings(runs_root or str(Path(directory) / "runs"))
+    """Generate the demo dataset, ingest it, create the demo run and say where to look."""
+    settings = _settings(runs_root or str(Path(directory) / "runs-root"))
     result: DemoResult = run_demo(settings, Path(directory))
     if as_json:
         _emit_json(result.to_dict())
         return
+    run = result.run
+    summary = run.manifest["summary"]
     click.echo(f"demo CSV   {result.csv_path}")
     click.echo(f"dataset    {result.ingest.dataset_id}")
-    click.echo(f"  stored   {result.ingest.path}")
     _echo_summary(result.ingest.to_dict()["quality"])
+    click.echo(f"run        {run.run_id} ({'created' if run.created else 'already there'})")
+    click.echo(f"  path     {run.path}")
+    click.echo(
+        f"  result   total return {_pct(summary['total_return'])}, max drawdown "
+        f"{_pct(summary['max_drawdown'])}, {summary['trades']} trade(s)"
+    )
+    root = settings.runs_root
     click.echo("next:")
+    click.echo(f"  quantrun runs show {run.run_id[:12]} --runs-root {root}")
+    click.echo(f"  quantrun runs list --runs-root {root}")
     click.echo(f"  quantrun data inspect {result.csv_path}")
-    click.echo(f"  cat {result.ingest.path / 'data_quality.json'}")
 
 
 def _echo_summary(q: dict[str, Any]) -> None:

@@ -290,6 +290,7 @@ def compute_metrics(
     pnl, returns, open_trades = _closed_trades(trades)
 
     bars = int(ts_arr.size)
+    timeframe_micros = int(timeframe_micros)  # Python ints: bars * YEAR_MICROS overflows int64
     span_micros = int(ts_arr[-1]) + timeframe_micros - int(ts_arr[0]) if bars else 0
     factor = bars * YEAR_MICROS / span_micros if bars else None
     span_years = span_micros / YEAR_MICROS

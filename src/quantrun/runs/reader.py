@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from quantrun.errors import ErrorCode, error
+from quantrun.metrics import metric_ids
 from quantrun.runs.manifest import ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
@@ -28,6 +29,8 @@ class RunView:
 
     @classmethod
     def open(cls, registry: Registry, run_id: str) -> RunView:
+        """Open a listed run by full id or unique prefix (8+ hex characters)."""
+        run_id = registry.resolve_id(run_id)
         path = registry.run_path(run_id)
         try:
             manifest = load_manifest(path)
@@ -53,8 +56,10 @@ class RunView:
 
     @property
     def metrics(self) -> dict[str, Any]:
+        """Metric id -> value and convention, in the metric table's order."""
         data: dict[str, Any] = self._json("metrics.json")["metrics"]
-        return data
+        order = {metric_id: i for i, metric_id in enumerate(metric_ids())}
+        return dict(sorted(data.items(), key=lambda kv: order.get(kv[0], len(order))))
 
     @property
     def timeline(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".registry.lock"
 INDEX_SCHEMA_VERSION = 1
 RUN_ID_LENGTH = 64
+MIN_PREFIX = 8
 
 
 def is_run_id(value: str) -> bool:
@@ -140,10 +141,22 @@ class Registry:
             )
         return rows
 
+    def resolve_id(self, text: str) -> str:
+        """A full run id from a full id or a unique prefix of at least 8 hex characters."""
+        if is_run_id(text):
+            return text
+        if len(text) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in text):
+            raise error(ErrorCode.RUN_NOT_FOUND, f"{text[:80]!r} is not a run id")
+        matches = sorted({str(r["run_id"]) for r in self.entries() if r["run_id"].startswith(text)})
+        if len(matches) != 1:
+            what = "no run" if not matches else f"{len(matches)} runs"
+            raise error(ErrorCode.RUN_NOT_FOUND, f"{what} with an id starting {text!r}")
+        return matches[0]
+
     def run_path(self, run_id: str) -> Path:
         """The folder of a listed run; NotFound for anything else (ids are validated first)."""
         if not is_run_id(run_id):
-            raise error(ErrorCode.RUN_NOT_FOUND, f"{run_id[:80]!r} is not a run id")
+            raise error(ErrorCode.RUN_NOT_FOUND, f"{run_id[:80]!r} is not a full run id")
         if run_id in self.index()["runs"]:
             return self.runs_dir / run_id
         if self.artifacts_root is not None:
