@@ -238,7 +238,9 @@ def _manifest(
         "run_id": run_id,
         "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
         "identity": identity,
-        "request": request.model_dump(mode="json"),
+        # Parameters as validated (the CLI's "5" and the API's 5 are the same request).
+        "request": request.model_dump(mode="json")
+        | {"params": resolved.params.model_dump(mode="json")},
         "dataset": {
             "dataset_id": ingested.dataset_id,
             "content_sha256": ingested.inspection.content_sha256,
