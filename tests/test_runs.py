@@ -82,7 +82,7 @@ def test_same_request_is_idempotent(demo_csv: Path, settings: Settings) -> None:
 def test_every_input_that_decides_the_result_changes_the_id(
     demo_csv: Path, settings: Settings
 ) -> None:
-    base = _create(demo_csv, settings).run_id  # type: ignore[arg-type]
+    base = _create(demo_csv, settings).run_id
     variants: list[dict[str, Any]] = [
         {"params": {"fast": 6, "slow": 20}},
         {"timeframe": "15m"},
