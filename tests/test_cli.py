@@ -175,7 +175,9 @@ def test_demo(runner: CliRunner, tmp_path: Path) -> None:
     assert body["ingest"]["quality"]["missing_bars"] == 180
     assert body["ingest"]["quality"]["zero_volume_bars"] == 12
     assert Path(body["csv_path"]).is_file()
-    assert Path(body["ingest"]["path"]).parent.parent == target / "runs"
+    assert Path(body["ingest"]["path"]).parent.parent == target / "runs-root"
+    assert body["run"]["created"] is True
+    assert Path(body["run"]["path"]).parent == target / "runs-root" / "runs"
 
 
 def test_internal_errors_never_show_a_traceback(
@@ -194,3 +196,27 @@ def test_internal_errors_never_show_a_traceback(
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0 and "quantrun, version 0.1.0" in result.output
+
+
+def test_click_usage_errors_use_the_error_format(runner: CliRunner) -> None:
+    missing = runner.invoke(main, ["data", "ingest"])
+    assert missing.exit_code == 2
+    assert "error[USAGE_INVALID_OPTION]: Missing argument 'PATHS...'." in missing.stderr
+    assert "hint: See `quantrun data ingest --help`." in missing.stderr
+    bad = runner.invoke(main, ["data", "ingest", "x.csv", "--timeframe", "7m", "--json"])
+    assert bad.exit_code == 2
+    body = json.loads(bad.stdout)
+    assert body["error"]["code"] == "USAGE_INVALID_OPTION"
+    assert "'7m' is not one of" in body["error"]["detail"]
+
+
+def test_inspect_json_has_one_shape_for_file_level_failures(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("time,open,high,low,close,volume\n".encode("utf-16"))
+    result = runner.invoke(main, ["data", "inspect", str(path), "--json"])
+    assert result.exit_code == 3
+    body = json.loads(result.stdout)
+    assert body["valid"] is False and body["checks"] == []
+    assert body["error"]["code"] == "INPUT_ENCODING"

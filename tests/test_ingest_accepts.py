@@ -129,7 +129,7 @@ def test_sort_repair_is_opt_in_and_recorded(write_csv: CsvWriter, settings: Sett
     rows = minute_rows(5)
     shuffled = [rows[i] for i in (4, 0, 3, 1, 2)]
     result = ingest_file(settings, [str(write_csv(shuffled))], sort=True)
-    assert result.quality["repairs"]["sort"] == {"requested": True, "rows_moved": 5}
+    assert result.quality["repairs"]["sort"] == {"rows_moved": 5}
     sorted_check = next(c for c in result.quality["checks"] if c["id"] == "sorted")
     assert sorted_check["status"] == "repaired"
     bars = _bars(settings, result.dataset_id)
@@ -143,10 +143,7 @@ def test_drop_exact_duplicates_is_recorded(write_csv: CsvWriter, settings: Setti
     result = ingest_file(
         settings, [str(write_csv([*rows[:3], rows[2], rows[3]]))], drop_exact_duplicates=True
     )
-    assert result.quality["repairs"]["drop_exact_duplicates"] == {
-        "requested": True,
-        "rows_dropped": 1,
-    }
+    assert result.quality["repairs"]["drop_exact_duplicates"] == {"rows_dropped": 1}
     assert result.quality["duplicates_found"] == {"exact": 1, "conflicting": 0}
     assert _bars(settings, result.dataset_id).height == 4
 
@@ -207,3 +204,40 @@ def test_header_without_volume_alias_variants(write_csv: CsvWriter, settings: Se
 
 def test_header_constant_is_generic() -> None:
     assert HEADER.split(",")[0] == "time"
+
+
+def test_a_repair_that_changes_nothing_keeps_the_id(
+    write_csv: CsvWriter, settings: Settings
+) -> None:
+    path = str(write_csv(minute_rows(5)))
+    plain = ingest_file(settings, [path])
+    flagged = ingest_file(settings, [path], sort=True, drop_exact_duplicates=True)
+    assert flagged.dataset_id == plain.dataset_id and not flagged.created
+
+
+def test_a_zone_that_was_not_needed_is_not_recorded(
+    write_csv: CsvWriter, settings: Settings
+) -> None:
+    path = str(write_csv(minute_rows(5)))
+    plain = ingest_file(settings, [path])
+    zoned = ingest_file(settings, [path], timezone="Europe/Paris")
+    assert zoned.dataset_id == plain.dataset_id
+    assert zoned.quality["timezone_assumed"] is None
+
+
+def test_trailing_blank_lines_are_not_rows(tmp_path: Path, settings: Settings) -> None:
+    body = HEADER + "\n" + "\n".join(minute_rows(4))
+    for ending in ("\n\n", "\r\n\r\n\r\n", "\n\n   \n"):
+        path = tmp_path / f"blank{len(ending)}.csv"
+        path.write_text(body + ending)
+        assert ingest_file(settings, [str(path)]).quality["rows"] == 4
+
+
+def test_timeframe_check_is_skipped_when_others_fail(
+    write_csv: CsvWriter, settings: Settings
+) -> None:
+    rows = minute_rows(5)
+    rows[1] = rows[1].rsplit(",", 1)[0] + ",-1"
+    report = inspect_file(settings, [str(write_csv(rows))]).to_dict()
+    status = {c["id"]: c["status"] for c in report["checks"]}
+    assert status["timeframe_matches"] == "skipped"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -408,3 +409,10 @@ def test_result_keys_follow_the_table_order() -> None:
 def test_canonical_json_accepts_the_whole_result(result: dict[str, dict[str, Any]]) -> None:
     text = canonical_bytes(result).decode()
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_docs_give_every_metric_with_its_exact_formula() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    for spec in METRICS:
+        assert f"`{spec.id}`" in text, spec.id
+        assert f"`{spec.formula}`" in text, spec.id

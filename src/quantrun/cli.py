@@ -128,7 +128,27 @@ def _input_options(func: F) -> F:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Click's own usage errors (bad option, missing argument) in quantrun's error format."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            argv = args[0] if args else kwargs.get("args") or sys.argv[1:]
+            failure = error(ErrorCode.USAGE_INVALID_OPTION, exc.format_message())
+            if exc.ctx is not None:
+                failure.hint = f"See `{exc.ctx.command_path} --help`."
+            _fail(failure, as_json="--json" in (argv or []))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="quantrun")
 def main() -> None:
     """quantrun: a local, deterministic backtesting workbench."""
@@ -190,16 +210,33 @@ def data_inspect(
 ) -> None:
     """Run every check and print the report; writes nothing. Exit 3 if a check fails."""
     settings = _settings(runs_root)
-    inspection = inspect_file(
-        settings,
-        list(paths),
-        symbol=symbol,
-        format=fmt,
-        timeframe=timeframe,
-        timezone=timezone,
-        sort=sort,
-        drop_exact_duplicates=drop_exact_duplicates,
-    )
+    try:
+        inspection = inspect_file(
+            settings,
+            list(paths),
+            symbol=symbol,
+            format=fmt,
+            timeframe=timeframe,
+            timezone=timezone,
+            sort=sort,
+            drop_exact_duplicates=drop_exact_duplicates,
+        )
+    except QuantrunError as exc:
+        if not as_json:
+            raise
+        # The same shape as a row-level failure: the file as a whole was refused.
+        _emit_json(
+            {
+                "valid": False,
+                "dataset_id": None,
+                "sources": [],
+                "timestamp_kinds": [],
+                "checks": [],
+                "quality": None,
+                "error": exc.to_dict(),
+            }
+        )
+        sys.exit(exc.exit_code)
     report = inspection.to_dict()
     failure = inspection.error
     if as_json:
@@ -636,11 +673,11 @@ def _echo_summary(q: dict[str, Any]) -> None:
         f"{q['outlier_returns']:,} outlier return(s)"
     )
     repairs = q["repairs"]
+    moved = repairs["sort"]["rows_moved"]
+    dropped = repairs["drop_exact_duplicates"]["rows_dropped"]
     applied = [
-        f"sorted ({repairs['sort']['rows_moved']:,} moved)" if repairs["sort"]["requested"] else "",
-        f"dropped {repairs['drop_exact_duplicates']['rows_dropped']:,} exact duplicate(s)"
-        if repairs["drop_exact_duplicates"]["requested"]
-        else "",
+        f"sorted ({moved:,} row(s) moved)" if moved else "",
+        f"dropped {dropped:,} exact duplicate(s)" if dropped else "",
     ]
     click.echo(f"  repairs  {', '.join(a for a in applied if a) or 'none'}")
 

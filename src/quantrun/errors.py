@@ -416,7 +416,7 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             _N,
             404,
             "Dataset not found",
-            "List stored datasets under RUNS_ROOT/datasets, or ingest the file first.",
+            "List stored datasets with `quantrun data list`, or ingest the file first.",
         ),
         _spec(
             E.STORAGE_FAILED,

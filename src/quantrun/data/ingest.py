@@ -22,7 +22,7 @@ from quantrun.data.quality import build_report
 from quantrun.data.source import CsvSource, SourceFile
 from quantrun.data.store import DatasetStore, content_hash, dataset_id_for
 from quantrun.data.timeframe import Timeframe
-from quantrun.data.timestamps import check_timezone
+from quantrun.data.timestamps import TimestampKind, check_timezone
 from quantrun.data.validation import Validated, ValidationOptions, validate
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
@@ -152,10 +152,12 @@ def inspect(request: IngestRequest, settings: Settings) -> Inspection:
     validated = validate(raw, options)
     inspection = Inspection(request, raw.files, validated)
     if validated.bars is not None:
+        used_zone = str(TimestampKind.ISO_LOCAL) in validated.timestamp_kinds
         descriptor = {
             "symbol": request.symbol,
             "timeframe": tf.name,
-            "timezone": request.timezone,
+            # Recorded only when it was applied to naive timestamps.
+            "timezone": request.timezone if used_zone else None,
             "repairs": validated.repairs,
         }
         inspection.descriptor = descriptor

@@ -176,6 +176,10 @@ def _read_one(path: str, index: int, fmt: Format) -> tuple[pl.DataFrame, SourceF
     _sniff_binary(data, name)
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
+    tail = data[-4096:]
+    if tail[len(tail.rstrip()) :].count(b"\n") > 1:
+        # Blank lines at the very end are how many exporters finish a file, not missing rows.
+        data = data.rstrip() + b"\n"
     _check_utf8(data, name)
     newline = data.find(b"\n")
     first_line = (data if newline < 0 else data[:newline]).decode("utf-8").rstrip("\r")

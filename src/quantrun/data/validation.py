@@ -240,8 +240,10 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
         exact_repeat = ~keep.select(pl.struct(*FIELDS).is_first_distinct()).to_series()
     exact_rows = keep["_row"].filter(exact_repeat).to_numpy()
     repairs: dict[str, Any] = {
-        "sort": {"requested": options.sort, "rows_moved": 0},
-        "drop_exact_duplicates": {"requested": options.drop_exact_duplicates, "rows_dropped": 0},
+        # Applied counts only: asking for a repair that changes nothing leaves the data, its
+        # report and so its dataset id exactly as without the flag.
+        "sort": {"rows_moved": 0},
+        "drop_exact_duplicates": {"rows_dropped": 0},
     }
     if options.drop_exact_duplicates and exact_rows.size:
         keep = keep.filter(~exact_repeat)
@@ -278,7 +280,11 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
             out.fail("sorted", keep["_row"].to_numpy()[backwards])
 
     failed = any(r.status is Status.FAIL for r in out.results.values())
-    if not failed:
+    if failed:
+        out.set("timeframe_matches", Status.SKIPPED, "not checked: other checks failed")
+    elif keep.height < 3:
+        out.set("timeframe_matches", Status.SKIPPED, "not checked: fewer than 3 bars")
+    else:
         _check_timeframe(keep["ts"].to_numpy(), tf, out)
         failed = out.results["timeframe_matches"].status is Status.FAIL
     bars = None if failed else keep.select(FIELDS)
@@ -328,8 +334,6 @@ def _parse_all_timestamps(
 
 
 def _check_timeframe(ts: np.ndarray, tf: Timeframe, out: _Collector) -> None:
-    if ts.size < 3:
-        return
     deltas = np.diff(ts)
     if (deltas == tf.micros).any():
         return
