@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import polars as pl
 from quantrun.data.dialect import Format
 from quantrun.data.quality import build_report
 from quantrun.data.source import CsvSource, SourceFile
-from quantrun.data.store import DatasetStore, content_hash, dataset_id_for
+from quantrun.data.store import DatasetStore, content_hash, dataset_id_for, parquet_bytes
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.timestamps import TimestampKind, check_timezone
 from quantrun.data.validation import Validated, ValidationOptions, validate
@@ -139,8 +140,7 @@ def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def inspect(request: IngestRequest, settings: Settings) -> Inspection:
-    """Read and check the input; build the report. Writes nothing."""
+def _validated(request: IngestRequest, settings: Settings) -> tuple[Inspection, Timeframe]:
     tf, options = request.checked()
     source = CsvSource(
         paths=list(request.paths),
@@ -150,32 +150,61 @@ def inspect(request: IngestRequest, settings: Settings) -> Inspection:
     )
     raw = source.read()
     validated = validate(raw, options)
-    inspection = Inspection(request, raw.files, validated)
-    if validated.bars is not None:
-        used_zone = str(TimestampKind.ISO_LOCAL) in validated.timestamp_kinds
-        descriptor = {
-            "symbol": request.symbol,
-            "timeframe": tf.name,
-            # Recorded only when it was applied to naive timestamps.
-            "timezone": request.timezone if used_zone else None,
-            "repairs": validated.repairs,
-        }
-        inspection.descriptor = descriptor
-        inspection.content_sha256 = content_hash(validated.bars)
-        inspection.dataset_id = dataset_id_for(inspection.content_sha256, descriptor)
-        inspection.quality = build_report(validated.bars, validated, descriptor, tf)
+    return Inspection(request, raw.files, validated), tf
+
+
+def _identify(inspection: Inspection, tf: Timeframe) -> None:
+    """Descriptor, content hash and dataset id of a valid inspection."""
+    validated = inspection.validated
+    assert validated.bars is not None
+    used_zone = str(TimestampKind.ISO_LOCAL) in validated.timestamp_kinds
+    inspection.descriptor = {
+        "symbol": inspection.request.symbol,
+        "timeframe": tf.name,
+        # Recorded only when it was applied to naive timestamps.
+        "timezone": inspection.request.timezone if used_zone else None,
+        "repairs": validated.repairs,
+    }
+    inspection.content_sha256 = content_hash(validated.bars)
+    inspection.dataset_id = dataset_id_for(inspection.content_sha256, inspection.descriptor)
+
+
+def _report(inspection: Inspection, tf: Timeframe) -> None:
+    bars = inspection.validated.bars
+    assert bars is not None
+    inspection.quality = build_report(bars, inspection.validated, inspection.descriptor, tf)
+
+
+def inspect(request: IngestRequest, settings: Settings) -> Inspection:
+    """Read and check the input; build the report. Writes nothing."""
+    inspection, tf = _validated(request, settings)
+    if inspection.validated.bars is not None:
+        _identify(inspection, tf)
+        _report(inspection, tf)
     return inspection
 
 
 def ingest(request: IngestRequest, settings: Settings) -> IngestResult:
     """Validate and store the dataset; raise the first failing check's error otherwise."""
-    inspection = inspect(request, settings)
+    inspection, tf = _validated(request, settings)
     failure = inspection.error
     if failure is not None:
         log.info("ingest.rejected", code=str(failure.code), files=len(inspection.sources))
         raise failure
     bars = inspection.bars
-    assert bars is not None and inspection.dataset_id is not None
+    assert bars is not None
+    _identify(inspection, tf)
+    assert inspection.dataset_id is not None
+    store = DatasetStore(settings.runs_root)
+    encoded: bytes | None = None
+    if store.exists(inspection.dataset_id):
+        _report(inspection, tf)
+    else:
+        # Encode the Parquet file (polars releases the GIL) while the report is built.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(parquet_bytes, bars)
+            _report(inspection, tf)
+            encoded = future.result()
     assert inspection.quality is not None
     meta = {
         "schema_version": 1,
@@ -186,9 +215,7 @@ def ingest(request: IngestRequest, settings: Settings) -> IngestResult:
         "first_bar": inspection.quality["first_bar"],
         "last_bar": inspection.quality["last_bar"],
     }
-    stored = DatasetStore(settings.runs_root).publish(
-        inspection.dataset_id, bars, inspection.quality, meta
-    )
+    stored = store.publish(inspection.dataset_id, bars, inspection.quality, meta, encoded)
     log.info(
         "ingest.stored",
         dataset_id=stored.dataset_id,

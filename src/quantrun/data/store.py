@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from quantrun.canonical import canonical_file_bytes, canonical_hash, sha256_hex
@@ -39,9 +40,10 @@ def content_hash(bars: pl.DataFrame) -> str:
     """sha256 over the little-endian bytes of each canonical column, in schema order."""
     digest = hashlib.sha256()
     for name in FIELDS:
-        column = bars[name].to_numpy()
+        column = np.ascontiguousarray(bars[name].to_numpy())
+        little = column.astype(column.dtype.newbyteorder("<"), copy=False)
         digest.update(name.encode())
-        digest.update(column.astype(column.dtype.newbyteorder("<"), copy=False).tobytes())
+        digest.update(little.data)
     return digest.hexdigest()
 
 
@@ -98,14 +100,18 @@ class DatasetStore:
         bars: pl.DataFrame,
         quality: dict[str, Any],
         meta: dict[str, Any],
+        encoded: bytes | None = None,
     ) -> StoredDataset:
-        """Write the dataset once; if it is already stored, keep the stored one."""
+        """Write the dataset once; if it is already stored, keep the stored one.
+
+        ``encoded`` is ``parquet_bytes(bars)`` when the caller already has it."""
         final = self.path_of(dataset_id)
         if self.exists(dataset_id):
             return StoredDataset(dataset_id, final, False, self.read_meta(dataset_id))
         try:
             with staging_dir(self.runs_root, "dataset") as work:
-                return self._publish_from(work, dataset_id, final, bars, quality, meta)
+                parquet = encoded if encoded is not None else parquet_bytes(bars)
+                return self._publish_from(work, dataset_id, final, parquet, quality, meta)
         except OSError as exc:
             raise error(
                 ErrorCode.STORAGE_FAILED,
@@ -117,11 +123,11 @@ class DatasetStore:
         work: Path,
         dataset_id: str,
         final: Path,
-        bars: pl.DataFrame,
+        parquet: bytes,
         quality: dict[str, Any],
         meta: dict[str, Any],
     ) -> StoredDataset:
-        files = {BARS_FILE: parquet_bytes(bars), QUALITY_FILE: canonical_file_bytes(quality)}
+        files = {BARS_FILE: parquet, QUALITY_FILE: canonical_file_bytes(quality)}
         for name, data in files.items():
             write_bytes(work / name, data)
         full_meta = dict(meta)
