@@ -135,3 +135,44 @@ def test_two_months_ingest_as_one_dataset(settings: Settings, tmp_path: Path) ->
     q = ingest_file(settings, files).quality
     assert q["rows"] == 43_200 + 40_320
     assert q["gaps"]["count"] == 1  # December 2025 and January 2026 are not there
+
+
+PINNED_LINK_1H = {
+    "total_return": -0.023980463762935722,
+    "cagr": -0.2713985405653121,
+    "annual_volatility": 0.24320374277152146,
+    "sharpe": -1.1805947720689929,
+    "sortino": -1.6968039319425057,
+    "max_drawdown": -0.06724655469634055,
+    "max_drawdown_duration": 14.041666666666666,
+    "trades": 12,
+    "win_rate": 0.16666666666666666,
+    "profit_factor": 0.865142995362244,
+    "best_trade": 0.09790000000000008,  # the 10 % take-profit less 2 x 10 bps commission
+    "worst_trade": -0.0519500000000001,  # the 5 % stop-loss less commission
+    "exposure": 0.3794642857142857,
+    "buy_and_hold_return": 0.0351180195739782,
+    "commissions_paid": 122.93178779004162,
+    "final_equity": 9760.195362370643,
+    "ambiguous_bars": 0,
+}
+
+
+@needs_shared
+def test_pinned_metrics_on_a_real_month(settings: Settings) -> None:
+    """sma_crossover 10/30 on LINKUSDT February 2023, 1h bars, moderate risk, default costs."""
+    from quantrun.api import create_run, open_run
+
+    run = create_run(
+        str(SHARED_DATA / "LINKUSDT-1m-2023-02.csv"),
+        symbol="LINKUSDT",
+        strategy="sma_crossover",
+        params={"fast": 10, "slow": 30},
+        timeframe="1h",
+        risk="moderate",
+        settings=settings,
+    )
+    assert run.run_id == "b5e8ba273d5483c74d58020eb3bba711bc3a9dba1065f9ef928b5c6ea369ac77"
+    values = {k: v["value"] for k, v in open_run(run.run_id, settings).metrics.items()}
+    for metric_id, expected in PINNED_LINK_1H.items():
+        assert values[metric_id] == pytest.approx(expected, rel=1e-12, abs=1e-15), metric_id
