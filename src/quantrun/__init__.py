@@ -10,7 +10,7 @@ imported on first use, so ``import quantrun`` stays cheap::
 
 from typing import Any
 
-__version__ = "0.1.0"
+from quantrun.version import __version__
 
 _API = ("create_run", "open_run", "list_runs", "list_strategies", "ingest_file", "inspect_file")
 

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import click
 
-from quantrun import __version__
 from quantrun.api import (
     DemoResult,
     check_registry,
@@ -38,6 +37,7 @@ from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import configure as configure_logging
 from quantrun.settings import Settings
+from quantrun.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 

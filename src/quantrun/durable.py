@@ -40,6 +40,7 @@ def replace_file(path: Path, data: bytes) -> None:
     """Atomically replace ``path``: temp file in the same folder, fsync, os.replace, fsync dir."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        tmp.unlink(missing_ok=True)  # left by a crashed process that had this pid
         write_bytes(tmp, data)
         tmp.replace(path)
     finally:

@@ -21,7 +21,6 @@ from typing import Any
 
 import polars as pl
 
-from quantrun import __version__
 from quantrun.canonical import canonical_hash, sha256_hex
 from quantrun.data.ingest import IngestRequest, IngestResult, ingest
 from quantrun.data.quality import iso
@@ -43,6 +42,7 @@ from quantrun.runs.registry import Registry
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.staging import staging_dir
+from quantrun.version import __version__
 
 log = get_logger(__name__)
 

@@ -86,9 +86,16 @@ class Registry:
     # -- locking --------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            yield
+        """Hold the registry lock. A storage failure while holding it is STORAGE_FAILED."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                yield
+        except OSError as exc:
+            raise error(
+                ErrorCode.STORAGE_FAILED,
+                f"could not update the run registry: {exc.strerror or type(exc).__name__}",
+            ) from None
 
     # -- reading --------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any] | None:
@@ -258,7 +265,6 @@ class Registry:
     def rebuild(self) -> RecoveryReport:
         """Rebuild the index from the manifests, verifying every run folder."""
         report = RecoveryReport(rebuilt_index=True, rebuild_reason="requested")
-        self.root.mkdir(parents=True, exist_ok=True)
         with self.locked():
             current = self._read_index() or {"runs": {}, "generation": 0}
             report.cleared_staging = clear_stale(self.root)
