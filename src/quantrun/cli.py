@@ -619,6 +619,29 @@ def registry_rebuild(runs_root: str | None, as_json: bool) -> None:
         click.echo(f"  dropped {len(report.dropped)} entr(ies) without a valid run folder")
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--enable-run-creation",
+    is_flag=True,
+    default=None,
+    help="Accept new runs from the API and /runs/new (off unless given or set in the env).",
+)
+@runs_root_option
+@handles_errors
+def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str | None) -> None:
+    """Start the web UI and REST API (OpenAPI docs at /docs)."""
+    settings = Settings.from_env(
+        os.environ, runs_root=runs_root, enable_run_creation=enable_run_creation
+    )
+    configure_logging(settings.log_level)
+    from quantrun.web.server import run_server
+
+    click.echo(f"quantrun on http://{host}:{port}/runs  (RUNS_ROOT {settings.runs_root})", err=True)
+    run_server(settings, host=host, port=port)
+
+
 @main.command("demo")
 @click.option(
     "--dir",

@@ -69,6 +69,13 @@ class ErrorCode(enum.StrEnum):
     RUN_WINDOW_EMPTY = "RUN_WINDOW_EMPTY"
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
     RUN_VERIFY_FAILED = "RUN_VERIFY_FAILED"
+    RUN_CREATION_DISABLED = "RUN_CREATION_DISABLED"
+    UPLOAD_MISSING = "UPLOAD_MISSING"
+    JOB_NOT_FOUND = "JOB_NOT_FOUND"
+    JOB_NOT_RETRYABLE = "JOB_NOT_RETRYABLE"
+    JOB_INTERRUPTED = "JOB_INTERRUPTED"
+    LIMIT_QUEUE_FULL = "LIMIT_QUEUE_FULL"
+    ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -227,6 +234,57 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Run does not verify",
             "An artifact differs from its manifest; run `quantrun registry check` and rebuild "
             "the run from its inputs.",
+        ),
+        _spec(
+            E.RUN_CREATION_DISABLED,
+            _L,
+            403,
+            "Run creation is switched off",
+            "Start the server with --enable-run-creation (or QUANTRUN_ENABLE_RUN_CREATION=1); "
+            "the CLI `quantrun runs create` works regardless.",
+        ),
+        _spec(
+            E.UPLOAD_MISSING,
+            _U,
+            400,
+            "No CSV file in the request",
+            "Attach the CSV as the multipart field `file`.",
+        ),
+        _spec(
+            E.JOB_NOT_FOUND,
+            _N,
+            404,
+            "Job not found",
+            "Job ids are 64 hexadecimal characters; see the run list for jobs in flight.",
+        ),
+        _spec(
+            E.JOB_NOT_RETRYABLE,
+            _U,
+            409,
+            "Job cannot be retried",
+            "Only a failed job can be retried; a queued or running one is still in progress.",
+        ),
+        _spec(
+            E.JOB_INTERRUPTED,
+            _X,
+            500,
+            "Job interrupted",
+            "The worker stopped (server restart or crash) before the job finished; retry it — "
+            "a retry can never create a second run.",
+        ),
+        _spec(
+            E.LIMIT_QUEUE_FULL,
+            _L,
+            503,
+            "Too many jobs queued",
+            "Wait for queued jobs to finish, or raise QUANTRUN_MAX_QUEUED_JOBS.",
+        ),
+        _spec(
+            E.ROUTE_NOT_FOUND,
+            _N,
+            404,
+            "No such page or endpoint",
+            "Check the address; the API is described at /docs.",
         ),
         _spec(
             E.INPUT_NOT_FOUND,

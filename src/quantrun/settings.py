@@ -48,6 +48,18 @@ class Settings(BaseModel):
         gt=0,
         description="Most data rows accepted in one ingest (default 20,000,000).",
     )
+    enable_run_creation: bool = Field(
+        default=False,
+        description="Whether the web service accepts new runs (POST /api/v1/runs, /runs/new).",
+    )
+    max_concurrent_jobs: int = Field(
+        default=1, ge=1, le=64, description="Jobs the web worker runs at the same time."
+    )
+    max_queued_jobs: int = Field(
+        default=100,
+        ge=1,
+        description="Jobs that may wait in the queue before new ones are refused.",
+    )
     log_level: str = Field(
         default="warning",
         pattern="^(debug|info|warning|error)$",

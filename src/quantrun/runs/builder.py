@@ -194,6 +194,12 @@ def create_run(
     return RunResult(run_id, created, final, manifest)
 
 
+def _labels(request: RunCreateRequest) -> list[str]:
+    if request.labels is not None and len(request.labels) == len(request.paths):
+        return list(request.labels)
+    return list(request.paths)
+
+
 def _stamp(clock: Clock) -> str:
     return clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -238,9 +244,10 @@ def _manifest(
         "run_id": run_id,
         "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
         "identity": identity,
-        # Parameters as validated (the CLI's "5" and the API's 5 are the same request).
-        "request": request.model_dump(mode="json")
-        | {"params": resolved.params.model_dump(mode="json")},
+        # Parameters as validated (the CLI's "5" and the API's 5 are the same request); inputs
+        # under their labels when given (an upload's file name, never an internal path).
+        "request": request.model_dump(mode="json", exclude={"labels"})
+        | {"params": resolved.params.model_dump(mode="json"), "paths": _labels(request)},
         "dataset": {
             "dataset_id": ingested.dataset_id,
             "content_sha256": ingested.inspection.content_sha256,
@@ -248,7 +255,10 @@ def _manifest(
             "first_bar": quality["first_bar"],
             "last_bar": quality["last_bar"],
             "base_timeframe": resolved.base_timeframe.name,
-            "sources": [s.to_dict() for s in ingested.inspection.sources],
+            "sources": [
+                s.to_dict() | {"path": label}
+                for s, label in zip(ingested.inspection.sources, _labels(request), strict=True)
+            ],
         },
         "resampling": resampled.summary(),
         "window": identity["window"],

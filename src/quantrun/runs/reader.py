@@ -75,10 +75,19 @@ class RunView:
         return pl.read_csv(io.BytesIO(self.read_bytes("trades.csv")), try_parse_dates=False)
 
     def decisions(self, action: str | None = None) -> pl.DataFrame:
-        frame = pl.read_ndjson(io.BytesIO(self.read_bytes("decision_records.jsonl")))
-        if action is not None and frame.height:
-            frame = frame.filter(pl.col("action") == action)
-        return frame
+        lazy = self.decisions_lazy()
+        if action is not None:
+            lazy = lazy.filter(pl.col("action") == action)
+        return lazy.collect()
+
+    def decisions_lazy(self) -> pl.LazyFrame:
+        """The decision records as a lazy frame: filter and page without reading them all."""
+        path = self.artifact_path("decision_records.jsonl")
+        if path.stat().st_size == 0:
+            return pl.LazyFrame(
+                {"seq": [], "action": []}, schema={"seq": pl.Int64, "action": pl.String}
+            )
+        return pl.scan_ndjson(path)
 
     def series(self) -> pl.DataFrame:
         return pl.read_parquet(self.artifact_path("series.parquet"))

@@ -36,23 +36,29 @@ class RunCreateRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     paths: list[str] = Field(min_length=1, description="CSV file(s), concatenated in order.")
+    labels: list[str] | None = Field(
+        default=None,
+        description="What to record as each input's path in the manifest (e.g. an upload's "
+        "original file name); defaults to the paths as given.",
+    )
     symbol: str = Field(description="Instrument name, e.g. BTCUSDT.")
     timeframe: str = Field("15m", description="Bar length the strategy runs on.")
     strategy: str = Field(description="Registered strategy id.")
     params: dict[str, Any] = Field(default_factory=dict, description="Strategy parameters.")
     risk: str | None = Field("moderate", description="Named risk level.")
     risk_config: dict[str, Any] | None = Field(
-        None, description="Custom risk config (the fields of a risk file); overrides `risk`."
+        default=None,
+        description="Custom risk config (the fields of a risk file); overrides `risk`.",
     )
-    risk_file: str | None = Field(None, description="Path of a JSON risk file.")
-    commission_bps: float | None = Field(None, description="Commission per fill, bps.")
-    slippage_bps: float | None = Field(None, description="Slippage per fill, bps.")
-    cash: float | None = Field(None, description="Initial cash.")
-    start: str | None = Field(None, description="First bar open included (ISO-8601).")
-    end: str | None = Field(None, description="Bars opening at or after this are excluded.")
+    risk_file: str | None = Field(default=None, description="Path of a JSON risk file.")
+    commission_bps: float | None = Field(default=None, description="Commission per fill, bps.")
+    slippage_bps: float | None = Field(default=None, description="Slippage per fill, bps.")
+    cash: float | None = Field(default=None, description="Initial cash.")
+    start: str | None = Field(default=None, description="First bar open included (ISO-8601).")
+    end: str | None = Field(default=None, description="Bars opening at or after this are excluded.")
     base_timeframe: str = Field("1m", description="The input file's own bar length.")
     format: Format = Field(Format.AUTO, description="CSV dialect.")
-    timezone: str | None = Field(None, description="Zone of naive timestamps.")
+    timezone: str | None = Field(default=None, description="Zone of naive timestamps.")
     sort: bool = Field(False, description="Repair: sort rows by time (recorded).")
     drop_exact_duplicates: bool = Field(False, description="Repair: drop exact duplicates.")
 

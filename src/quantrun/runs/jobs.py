@@ -1,0 +1,292 @@
+"""Jobs: run creation outside the request, persisted under ``RUNS_ROOT/jobs``.
+
+A job is one JSON file ``jobs/<job_id>.json`` with a state machine::
+
+    queued -> running -> succeeded | failed        (failed -> queued on retry)
+
+``job_id`` is the sha256 of the upload's content hash and the canonical request, so submitting
+the same inputs twice finds the same job, and a retry can only ever produce the run id the
+inputs determine (run creation is idempotent). A job being executed is guarded by
+``jobs/<job_id>.lock``, held by the worker process for the job's whole life; :func:`recover`
+marks a ``running`` job whose lock is free (its worker died) as ``failed`` with the code
+``JOB_INTERRUPTED``, which the user may retry.
+
+Uploads are stored content-addressed in ``RUNS_ROOT/uploads/<sha256>.csv``; the file name the
+user gave is recorded as the run's source label, never the internal path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from filelock import FileLock, Timeout
+
+from quantrun.canonical import canonical_file_bytes, canonical_hash
+from quantrun.durable import fsync_dir, replace_file
+from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.logs import get_logger
+from quantrun.runs.request import RunCreateRequest
+from quantrun.settings import Settings
+
+log = get_logger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+JOB_SCHEMA_VERSION = 1
+CHUNK = 1 << 20
+
+Clock = Callable[[], datetime]
+
+
+def _now(clock: Clock | None = None) -> str:
+    moment = clock() if clock is not None else datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_job_id(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    sha256: str
+    path: Path
+    bytes: int
+    filename: str
+
+
+def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> StoredUpload:
+    """Stream an upload to ``uploads/<sha256>.csv`` without holding it in memory.
+
+    The size limit is enforced while reading: an over-limit upload is cut off at the limit and
+    leaves nothing on disk.
+    """
+    uploads = settings.runs_root / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    tmp = uploads / f".upload-{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with tmp.open("xb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > settings.max_input_bytes:
+                    raise error(
+                        ErrorCode.LIMIT_INPUT_SIZE,
+                        f"upload is larger than the limit of {settings.max_input_bytes:,} bytes",
+                        extra={"limit": settings.max_input_bytes},
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        final = uploads / f"{sha}.csv"
+        if final.exists():
+            tmp.unlink()
+        else:
+            tmp.replace(final)
+            fsync_dir(uploads)
+    finally:
+        tmp.unlink(missing_ok=True)
+    name = Path(filename or "upload.csv").name[:200] or "upload.csv"
+    return StoredUpload(sha, final, size, name)
+
+
+class JobStore:
+    """Reads and writes job files; every write is an atomic replace."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.root = settings.runs_root / "jobs"
+        self.clock = clock
+
+    def path(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise error(ErrorCode.JOB_NOT_FOUND, f"{job_id[:80]!r} is not a job id")
+        return self.root / f"{job_id}.json"
+
+    def lock(self, job_id: str) -> FileLock:
+        return FileLock(str(self.root / f"{job_id}.lock"), timeout=0)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        try:
+            job: dict[str, Any] = json.loads(self.path(job_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise error(ErrorCode.JOB_NOT_FOUND, f"no job {job_id}") from None
+        except (OSError, ValueError):
+            raise error(ErrorCode.JOB_NOT_FOUND, f"job {job_id[:12]} is unreadable") from None
+        return job
+
+    def all(self) -> list[dict[str, Any]]:
+        if not self.root.is_dir():
+            return []
+        jobs = []
+        for path in self.root.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                jobs.append(json.loads(path.read_text(encoding="utf-8")))
+        jobs.sort(key=lambda j: (j.get("created_at") or "", j.get("job_id", "")), reverse=True)
+        return jobs
+
+    def _write(self, job: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        replace_file(self.path(job["job_id"]), canonical_file_bytes(job))
+
+    def submit(
+        self, request: RunCreateRequest, upload_sha256: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Record a queued job; (job, True) if new, (existing job, False) if already known.
+
+        A known job that failed is left as it is: the user retries it explicitly.
+        """
+        job_id = canonical_hash(
+            {"upload_sha256": upload_sha256, "request": request.model_dump(mode="json")}
+        )
+        with self._guard():
+            if self.path(job_id).exists():
+                return self.get(job_id), False
+            now = _now(self.clock)
+            job = {
+                "schema_version": JOB_SCHEMA_VERSION,
+                "job_id": job_id,
+                "state": QUEUED,
+                "request": request.model_dump(mode="json"),
+                "upload_sha256": upload_sha256,
+                "created_at": now,
+                "updated_at": now,
+                "started_at": None,
+                "finished_at": None,
+                "attempts": 0,
+                "run_id": None,
+                "created": None,
+                "error": None,
+                "stage": None,
+                "source_names": list(request.labels or request.paths),
+            }
+            self._write(job)
+        log.info("job.queued", job_id=job_id)
+        return job, True
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / ".jobs.lock")):
+            yield
+
+    def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        with self._guard():
+            job = self.get(job_id)
+            job.update(changes)
+            job["updated_at"] = _now(self.clock)
+            self._write(job)
+        return job
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        with self._guard():
+            job = self.get(job_id)
+            if job["state"] != FAILED:
+                raise error(
+                    ErrorCode.JOB_NOT_RETRYABLE,
+                    f"job {job_id[:12]} is {job['state']}; only failed jobs can be retried",
+                )
+            job.update(state=QUEUED, error=None, stage=None, finished_at=None)
+            job["updated_at"] = _now(self.clock)
+            self._write(job)
+        log.info("job.retry", job_id=job_id)
+        return job
+
+    def counts(self) -> dict[str, int]:
+        totals = dict.fromkeys(STATES, 0)
+        for job in self.all():
+            totals[job["state"]] = totals.get(job["state"], 0) + 1
+        return totals
+
+    def recover(self) -> list[str]:
+        """Mark running jobs whose worker is gone as failed (interrupted). Returns their ids."""
+        interrupted = []
+        for job in self.all():
+            if job.get("state") != RUNNING:
+                continue
+            lock = self.lock(job["job_id"])
+            try:
+                with lock:
+                    current = self.get(job["job_id"])
+                    if current["state"] == RUNNING:
+                        failure = error(
+                            ErrorCode.JOB_INTERRUPTED,
+                            "the worker stopped before the job finished",
+                        )
+                        self.update(
+                            job["job_id"],
+                            state=FAILED,
+                            error=failure.to_dict(),
+                            finished_at=_now(self.clock),
+                        )
+                        interrupted.append(job["job_id"])
+            except Timeout:
+                continue  # a live worker holds it
+        if interrupted:
+            log.warning("jobs.interrupted", job_ids=interrupted)
+        return interrupted
+
+
+def execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
+    """Run one queued job to the end, in this process. Safe to call twice: a job that is not
+    queued, or whose lock another worker holds, is left alone."""
+    from quantrun.runs.builder import create_run
+
+    store = JobStore(settings)
+    lock = store.lock(job_id)
+    try:
+        lock.acquire()
+    except Timeout:
+        return store.get(job_id)
+    try:
+        job = store.get(job_id)
+        if job["state"] != QUEUED:
+            return job
+        store.update(
+            job_id,
+            state=RUNNING,
+            started_at=_now(),
+            attempts=int(job.get("attempts", 0)) + 1,
+            stage="starting",
+        )
+        request = RunCreateRequest.model_validate(job["request"])
+
+        def progress(stage: str) -> None:
+            store.update(job_id, stage=stage)
+
+        try:
+            result = create_run(request, settings, progress=progress)
+        except QuantrunError as exc:
+            log.info("job.failed", job_id=job_id, code=str(exc.code))
+            return store.update(
+                job_id, state=FAILED, error=exc.to_dict(), finished_at=_now(), stage=None
+            )
+        except Exception as exc:  # never a traceback in a job file
+            log.error("job.crashed", job_id=job_id, error=type(exc).__name__)
+            failure = error(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__} in the worker")
+            return store.update(
+                job_id, state=FAILED, error=failure.to_dict(), finished_at=_now(), stage=None
+            )
+        log.info("job.succeeded", job_id=job_id, run_id=result.run_id)
+        return store.update(
+            job_id,
+            state=SUCCEEDED,
+            run_id=result.run_id,
+            created=result.created,
+            finished_at=_now(),
+            stage=None,
+        )
+    finally:
+        lock.release()

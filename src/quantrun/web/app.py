@@ -1,0 +1,131 @@
+"""``create_app(settings)``: the FastAPI service (REST API, pages, the job worker).
+
+    app = create_app(Settings(runs_root="runs", enable_run_creation=True))
+
+On start-up the registry is recovered and interrupted jobs are marked failed before the worker
+starts; ``app.state.ready`` turns true only after that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.logs import get_logger
+from quantrun.runs.registry import Registry
+from quantrun.runs.worker import Worker
+from quantrun.settings import Settings
+from quantrun.version import __version__
+from quantrun.web import routes_api, routes_pages
+from quantrun.web.problems import problem_response, request_id
+from quantrun.web.views import Context
+
+log = get_logger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def chart_library_path() -> Path:
+    """plotly.js as shipped inside the plotly Python package (no CDN)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        Registry(settings.runs_root, settings.artifacts_root).recover()
+        worker = Worker(settings)
+        app.state.worker = worker
+        if start_worker:
+            worker.start()
+        else:
+            worker.store.recover()
+        app.state.ready = True
+        log.info("service.started", creation=settings.enable_run_creation)
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            if start_worker:
+                worker.stop()
+            log.info("service.stopped")
+
+    app = FastAPI(
+        title="quantrun",
+        version=__version__,
+        description="Local, deterministic backtesting workbench: runs, jobs and artifacts.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = Context(settings)
+    app.state.ready = False
+
+    @app.middleware("http")
+    async def add_request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.exception_handler(QuantrunError)
+    async def on_quantrun_error(request: Request, exc: QuantrunError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return problem_response(exc, request)
+        return routes_pages.error_page(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        failure = error(ErrorCode.USAGE_INVALID_OPTION, f"{where or 'request'}: {first['msg']}")
+        return on_problem(request, failure)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            failure = error(
+                ErrorCode.ROUTE_NOT_FOUND, f"no page or endpoint at {request.url.path[:200]}"
+            )
+        elif exc.status_code == 405:
+            failure = error(
+                ErrorCode.USAGE_INVALID_OPTION, f"method {request.method} not allowed here"
+            )
+        else:
+            failure = error(ErrorCode.USAGE_INVALID_OPTION, str(exc.detail)[:200])
+        return on_problem(request, failure)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.error("request.crashed", request_id=request_id(request), error=type(exc).__name__)
+        return on_problem(request, error(ErrorCode.INTERNAL, "unexpected error inside quantrun"))
+
+    def on_problem(request: Request, failure: QuantrunError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return problem_response(failure, request)
+        return routes_pages.error_page(request, failure)
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    def chart_library() -> FileResponse:
+        return FileResponse(
+            chart_library_path(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(routes_api.router)
+    app.include_router(routes_pages.router)
+    return app

@@ -1,0 +1,257 @@
+"""REST API, ``/api/v1``. Every handler validates its input, calls the core or a view model,
+and returns JSON; failures are ``application/problem+json`` with the stable code."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from quantrun.api import inspect_file, list_strategies, open_run
+from quantrun.errors import ErrorCode, error
+from quantrun.runs.jobs import QUEUED, SUCCEEDED, store_upload
+from quantrun.runs.registry import Registry
+from quantrun.runs.request import RunCreateRequest
+from quantrun.web.views import Context, decisions_page, job_detail, runs_index
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+@router.get("/runs", summary="List runs (and jobs in flight)")
+def get_runs(
+    request: Request,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    status: str | None = None,
+    sort: str = "created",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    return runs_index(
+        _ctx(request),
+        symbol=symbol,
+        strategy=strategy,
+        status=status,
+        sort=sort,
+        descending=order == "desc",
+        page=page,
+        size=size,
+    )
+
+
+@router.get("/runs/{run_id}", summary="A run's manifest and metrics")
+def get_run(request: Request, run_id: str) -> dict[str, Any]:
+    view = open_run(run_id, _ctx(request).settings)
+    return {
+        "run_id": view.run_id,
+        "read_only": view.read_only,
+        "manifest": view.manifest,
+        "metrics": view.metrics,
+    }
+
+
+@router.get("/runs/{run_id}/artifacts/{name}", summary="Download one artifact the manifest lists")
+def get_artifact(request: Request, run_id: str, name: str) -> Response:
+    view = open_run(run_id, _ctx(request).settings)
+    path = view.artifact_path(name)
+    media = {a["name"]: a.get("media_type") for a in view.manifest["artifacts"]}
+    return Response(
+        content=path.read_bytes(),
+        media_type=media.get(name) or "application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/runs/{run_id}/decisions", summary="Decision records, paged")
+def get_decisions(
+    request: Request,
+    run_id: str,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: str | None = None,
+) -> dict[str, Any]:
+    return decisions_page(_ctx(request), run_id, page=page, size=size, action=action)
+
+
+@router.get("/strategies", summary="Registered strategies with their parameters")
+def get_strategies() -> dict[str, Any]:
+    return {"strategies": list_strategies()}
+
+
+def _params(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        raise error(ErrorCode.STRATEGY_PARAMS_INVALID, "params is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise error(ErrorCode.STRATEGY_PARAMS_INVALID, "params is not a JSON object")
+    return value
+
+
+@router.post(
+    "/runs",
+    summary="Upload a CSV and queue a run (202), or find the existing run (200)",
+    status_code=202,
+)
+def post_run(
+    request: Request,
+    file: Annotated[UploadFile, File(description="The CSV of OHLCV bars.")],
+    symbol: Annotated[str, Form()],
+    strategy: Annotated[str, Form()],
+    timeframe: Annotated[str, Form()] = "15m",
+    params: Annotated[str, Form(description="Strategy parameters as a JSON object.")] = "{}",
+    risk: Annotated[str, Form()] = "moderate",
+    commission_bps: Annotated[float | None, Form()] = None,
+    slippage_bps: Annotated[float | None, Form()] = None,
+    cash: Annotated[float | None, Form()] = None,
+    start: Annotated[str | None, Form()] = None,
+    end: Annotated[str | None, Form()] = None,
+    base_timeframe: Annotated[str, Form()] = "1m",
+    format: Annotated[str, Form()] = "auto",
+    timezone: Annotated[str | None, Form()] = None,
+    sort: Annotated[bool, Form()] = False,
+    drop_exact_duplicates: Annotated[bool, Form()] = False,
+) -> JSONResponse:
+    ctx = _ctx(request)
+    settings = ctx.settings
+    if not settings.enable_run_creation:
+        raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
+    queued = sum(1 for j in ctx.jobs.all() if j["state"] == QUEUED)
+    if queued >= settings.max_queued_jobs:
+        raise error(ErrorCode.LIMIT_QUEUE_FULL, f"{queued} jobs are already queued")
+    if not file.filename and file.size in (None, 0):
+        raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
+    upload = store_upload(settings, file.file, file.filename or "upload.csv")
+    from quantrun.data.dialect import Format
+
+    try:
+        fmt = Format(format)
+    except ValueError:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown format {format!r}") from None
+    run_request = RunCreateRequest(
+        paths=[str(upload.path)],
+        labels=[upload.filename],
+        symbol=symbol.strip(),
+        timeframe=timeframe,
+        strategy=strategy,
+        params=_params(params),
+        risk=risk or "moderate",
+        commission_bps=commission_bps,
+        slippage_bps=slippage_bps,
+        cash=cash,
+        start=start or None,
+        end=end or None,
+        base_timeframe=base_timeframe,
+        format=fmt,
+        timezone=timezone or None,
+        sort=sort,
+        drop_exact_duplicates=drop_exact_duplicates,
+    )
+    run_request.resolve()  # a bad strategy, parameter or risk level fails now, not in the job
+    job, _new = ctx.jobs.submit(run_request, upload.sha256)
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    summary = job_detail(ctx, job["job_id"])
+    if job["state"] == SUCCEEDED and job.get("run_id"):
+        registry = Registry(settings.runs_root, settings.artifacts_root)
+        if (registry.runs_dir / job["run_id"] / "manifest.json").is_file():
+            return JSONResponse({"job": summary, "run_id": job["run_id"], "created": False}, 200)
+    return JSONResponse({"job": summary, "run_id": None}, 202)
+
+
+@router.post("/inspect", summary="Validate a CSV and preview its quality report; writes nothing")
+def post_inspect(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    timeframe: Annotated[str, Form()] = "1m",
+    format: Annotated[str, Form()] = "auto",
+    timezone: Annotated[str | None, Form()] = None,
+    sort: Annotated[bool, Form()] = False,
+    drop_exact_duplicates: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    settings = _ctx(request).settings
+    name = Path(file.filename or "upload.csv").name or "upload.csv"
+    with tempfile.TemporaryDirectory(prefix="quantrun-preview-") as tmp:
+        path = Path(tmp) / name
+        with path.open("wb") as out:
+            size = 0
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > settings.max_input_bytes:
+                    raise error(
+                        ErrorCode.LIMIT_INPUT_SIZE,
+                        f"upload is larger than the limit of {settings.max_input_bytes:,} bytes",
+                    )
+                out.write(chunk)
+        try:
+            report = inspect_file(
+                settings,
+                [str(path)],
+                format=format,
+                timeframe=timeframe,
+                timezone=timezone or None,
+                sort=sort,
+                drop_exact_duplicates=drop_exact_duplicates,
+            ).to_dict()
+        except Exception as exc:
+            from quantrun.errors import QuantrunError
+
+            if not isinstance(exc, QuantrunError):
+                raise
+            report = {
+                "valid": False,
+                "dataset_id": None,
+                "sources": [],
+                "timestamp_kinds": [],
+                "checks": [],
+                "quality": None,
+                "error": exc.to_dict(),
+            }
+    for source in report["sources"]:
+        source["path"] = name
+    return report
+
+
+@router.get("/jobs/{job_id}", summary="A job's state")
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    return job_detail(_ctx(request), job_id)
+
+
+@router.post("/jobs/{job_id}/retry", summary="Queue a failed job again")
+def retry_job(request: Request, job_id: str) -> dict[str, Any]:
+    ctx = _ctx(request)
+    if not ctx.settings.enable_run_creation:
+        raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
+    ctx.jobs.retry(job_id)
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    return job_detail(ctx, job_id)
+
+
+@router.get("/health/live", summary="The process answers")
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", summary="Start-up recovery finished and the worker runs")
+def ready(request: Request) -> JSONResponse:
+    worker = getattr(request.app.state, "worker", None)
+    ok = bool(request.app.state.ready)
+    body = {
+        "status": "ready" if ok else "starting",
+        "worker_alive": bool(worker is not None and worker.alive),
+        "run_creation_enabled": _ctx(request).settings.enable_run_creation,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,300 @@
+"""View models: one function per page, shared by the HTML page and its JSON twin.
+
+Each function takes the :class:`Context` and plain arguments and returns JSON-ready data built
+from the core API; templates only format what these return.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from quantrun.api import list_runs, list_strategies, open_run
+from quantrun.data.timeframe import TIMEFRAMES
+from quantrun.engine.risk import RISK_LEVELS
+from quantrun.metrics import METRICS
+from quantrun.runs.jobs import JobStore
+from quantrun.runs.reader import RunView
+from quantrun.settings import Settings
+
+CHART_MAX_BARS = 5000
+SORTS = {
+    "created": "created_at",
+    "symbol": "symbol",
+    "strategy": "strategy",
+    "return": "total_return",
+    "sharpe": "sharpe",
+    "drawdown": "max_drawdown",
+    "trades": "trades",
+}
+RUN_STATUSES = ("succeeded", "queued", "running", "failed")
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+
+    @property
+    def jobs(self) -> JobStore:
+        return JobStore(self.settings)
+
+
+def creation_state(ctx: Context) -> dict[str, Any]:
+    enabled = ctx.settings.enable_run_creation
+    return {
+        "enabled": enabled,
+        "reason": None
+        if enabled
+        else "Run creation is switched off on this server. Start it with "
+        "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1).",
+    }
+
+
+def job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    request = job.get("request", {})
+    return {
+        "job_id": job["job_id"],
+        "state": job["state"],
+        "stage": job.get("stage"),
+        "created_at": job.get("created_at"),
+        "updated_at": job.get("updated_at"),
+        "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"),
+        "attempts": job.get("attempts", 0),
+        "run_id": job.get("run_id"),
+        "created": job.get("created"),
+        "error": job.get("error"),
+        "symbol": request.get("symbol"),
+        "strategy": request.get("strategy"),
+        "timeframe": request.get("timeframe"),
+        "source_names": job.get("source_names") or [],
+        "url": f"/jobs/{job['job_id']}",
+        "run_url": f"/runs/{job['run_id']}" if job.get("run_id") else None,
+    }
+
+
+def runs_index(
+    ctx: Context,
+    *,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    status: str | None = None,
+    sort: str = "created",
+    descending: bool = True,
+    page: int = 1,
+    size: int = 50,
+) -> dict[str, Any]:
+    """Every run (and every job not yet succeeded) with filters, sorting and paging."""
+    rows = []
+    for run in list_runs(ctx.settings, symbol=symbol or None, strategy=strategy or None):
+        summary = run.get("summary", {})
+        rows.append(
+            {
+                "run_id": run["run_id"],
+                "symbol": run["symbol"],
+                "strategy": run["strategy"],
+                "params": run.get("params", {}),
+                "timeframe": run["timeframe"],
+                "status": run.get("status", "succeeded"),
+                "created_at": run.get("created_at"),
+                "first_bar": run.get("first_bar"),
+                "last_bar": run.get("last_bar"),
+                "read_only": bool(run.get("read_only")),
+                "risk_level": run.get("risk_level"),
+                **{k: summary.get(k) for k in ("total_return", "sharpe", "max_drawdown", "trades")},
+                "final_equity": summary.get("final_equity"),
+                "url": f"/runs/{run['run_id']}",
+            }
+        )
+    if status and status != "succeeded":
+        rows = []
+    key = SORTS.get(sort, "created_at")
+    present = [r for r in rows if r.get(key) is not None]
+    missing = [r for r in rows if r.get(key) is None]
+    present.sort(key=lambda r: r["run_id"])
+    present.sort(key=lambda r: r[key], reverse=descending)
+    rows = present + missing
+    total = len(rows)
+    size = max(1, min(size, 500))
+    pages = max(1, -(-total // size))
+    page = max(1, min(page, pages))
+    jobs = [
+        job_summary(j)
+        for j in ctx.jobs.all()
+        if j["state"] != "succeeded"
+        and (not status or j["state"] == status)
+        and (not symbol or j["request"].get("symbol") == symbol)
+        and (not strategy or j["request"].get("strategy") == strategy)
+    ]
+    return {
+        "runs": rows[(page - 1) * size : page * size],
+        "jobs": jobs,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "size": size,
+        "filters": {"symbol": symbol, "strategy": strategy, "status": status},
+        "sort": sort if sort in SORTS else "created",
+        "descending": descending,
+        "sorts": list(SORTS),
+        "statuses": list(RUN_STATUSES),
+        "strategies": [s["id"] for s in list_strategies()],
+        "creation": creation_state(ctx),
+    }
+
+
+def new_run_form(ctx: Context) -> dict[str, Any]:
+    """What the upload form offers: strategies with parameter models, risk levels, timeframes."""
+    return {
+        "strategies": list_strategies(),
+        "risk_levels": {name: cfg.model_dump(mode="json") for name, cfg in RISK_LEVELS.items()},
+        "timeframes": list(TIMEFRAMES),
+        "default_timeframe": "15m",
+        "formats": ["auto", "generic", "binance"],
+        "creation": creation_state(ctx),
+        "max_input_bytes": ctx.settings.max_input_bytes,
+    }
+
+
+def job_detail(ctx: Context, job_id: str) -> dict[str, Any]:
+    return job_summary(ctx.jobs.get(job_id))
+
+
+def _chart(view: RunView) -> dict[str, Any]:
+    """Candles (downsampled on the server for display) plus entry/exit markers."""
+    bars = view.bars().with_columns(pl.col("ts").dt.epoch("us"))
+    n = bars.height
+    step = max(1, -(-n // CHART_MAX_BARS))
+    if step > 1:
+        bucket = pl.int_range(0, n, dtype=pl.Int64) // step
+        bars = (
+            bars.with_columns(bucket.alias("_b"))
+            .group_by("_b", maintain_order=True)
+            .agg(
+                pl.col("ts").first(),
+                pl.col("open").first(),
+                pl.col("high").max(),
+                pl.col("low").min(),
+                pl.col("close").last(),
+            )
+        )
+    ts = bars["ts"].cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    trades = view.trades()
+    entries = trades.select("entry_ts", "entry_price", "direction")
+    exits = trades.filter(pl.col("status") == "closed").select(
+        "exit_ts", "exit_price", "exit_reason"
+    )
+    series = view.series()
+    keep = _decimate_index(series["equity"].to_numpy(), CHART_MAX_BARS)
+    picked = series[keep]
+    return {
+        "bars": {
+            "ts": ts.to_list(),
+            "open": bars["open"].to_list(),
+            "high": bars["high"].to_list(),
+            "low": bars["low"].to_list(),
+            "close": bars["close"].to_list(),
+        },
+        "downsampled": step > 1,
+        "bars_total": n,
+        "bars_shown": bars.height,
+        "entries": {
+            "ts": entries["entry_ts"].to_list(),
+            "price": entries["entry_price"].to_list(),
+            "direction": entries["direction"].to_list(),
+        },
+        "exits": {
+            "ts": exits["exit_ts"].to_list(),
+            "price": exits["exit_price"].to_list(),
+            "reason": exits["exit_reason"].to_list(),
+        },
+        "equity": {
+            "ts": picked["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_list(),
+            "equity": picked["equity"].to_list(),
+            "drawdown": picked["drawdown"].to_list(),
+        },
+    }
+
+
+def _decimate_index(values: np.ndarray, max_points: int) -> list[int]:
+    n = values.size
+    if n <= max_points:
+        return list(range(n))
+    chunks = max_points // 2
+    edges = np.linspace(0, n, chunks + 1).astype(np.int64)
+    keep = {0, n - 1}
+    for lo, hi in itertools.pairwise(edges):
+        if hi > lo:
+            part = values[lo:hi]
+            keep.add(int(lo + np.argmin(part)))
+            keep.add(int(lo + np.argmax(part)))
+    return sorted(keep)
+
+
+def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
+    """Everything the run workspace shows, read from the run's artifacts alone."""
+    view = open_run(run_id, ctx.settings)
+    manifest = view.manifest
+    specs = {m.id: m for m in METRICS}
+    metrics = [
+        {
+            "id": metric_id,
+            "label": entry["label"],
+            "unit": entry["unit"],
+            "value": entry["value"],
+            "formula": specs[metric_id].formula if metric_id in specs else "",
+            "convention": entry["convention"],
+        }
+        for metric_id, entry in view.metrics.items()
+    ]
+    actions = sorted(view.decisions_lazy().select("action").unique().collect()["action"].to_list())
+    return {
+        "run_id": view.run_id,
+        "read_only": view.read_only,
+        "identity": manifest["identity"],
+        "summary": manifest["summary"],
+        "risk": manifest["risk"],
+        "costs": manifest["costs"],
+        "dataset": manifest["dataset"],
+        "resampling": manifest["resampling"],
+        "engine": manifest["engine"],
+        "metrics": metrics,
+        "quality": view.data_quality,
+        "timeline": view.timeline["events"],
+        "chart": _chart(view),
+        "decision_actions": actions,
+        "artifacts": [
+            {**a, "url": f"/api/v1/runs/{view.run_id}/artifacts/{a['name']}"}
+            for a in [
+                *manifest["artifacts"],
+                {"name": "manifest.json", "media_type": "application/json"},
+            ]
+        ],
+        "manifest": manifest,
+    }
+
+
+def decisions_page(
+    ctx: Context, run_id: str, *, page: int = 1, size: int = 100, action: str | None = None
+) -> dict[str, Any]:
+    view = open_run(run_id, ctx.settings)
+    lazy = view.decisions_lazy()
+    if action:
+        lazy = lazy.filter(pl.col("action") == action)
+    total = int(lazy.select(pl.len()).collect().item())
+    size = max(1, min(size, 1000))
+    pages = max(1, -(-total // size))
+    page = max(1, min(page, pages))
+    return {
+        "run_id": view.run_id,
+        "items": lazy.slice((page - 1) * size, size).collect().to_dicts(),
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "size": size,
+        "action": action,
+    }
