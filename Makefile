@@ -45,3 +45,25 @@ bench: $(VENV)/.synced
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo .pytest_cache .mypy_cache .ruff_cache
+
+# --- Benchmarks against peers and the bare loop (see benchmarks/README.md) -------------------
+# .venv-bench holds quantrun (editable, its locked deps) plus the peer tools of
+# benchmarks/requirements-peers.txt; the peers never enter quantrun's own environment.
+BENCH_VENV := .venv-bench
+
+.PHONY: bench-env parity bench-engine
+
+$(BENCH_VENV)/.synced: $(UV) uv.lock pyproject.toml benchmarks/requirements-peers.txt
+	$(UV) venv --clear $(BENCH_VENV) --python $(PYTHON)
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project > $(BENCH_VENV)/quantrun-locked.txt
+	$(UV) pip install --python $(BENCH_VENV)/bin/python \
+		-r $(BENCH_VENV)/quantrun-locked.txt -r benchmarks/requirements-peers.txt -e .
+	touch $@
+
+bench-env: $(BENCH_VENV)/.synced
+
+parity: $(BENCH_VENV)/.synced
+	$(BENCH_VENV)/bin/python benchmarks/parity_backtesting.py
+
+bench-engine: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_engine.py
