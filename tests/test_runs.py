@@ -249,3 +249,27 @@ def test_cli_runs_commands(demo_csv: Path, runs_root: Path) -> None:
         "rsi_reversion",
         "sma_crossover",
     ]
+
+
+def test_a_damaged_run_is_quarantined_and_built_again(demo_csv: Path, settings: Settings) -> None:
+    first = _create(demo_csv, settings)
+    trades = first.path / "trades.csv"
+    trades.write_bytes(b"tampered\n")
+    again = _create(demo_csv, settings)
+    assert (again.run_id, again.created) == (first.run_id, True)
+    assert verify_run(again.run_id, settings).ok
+    quarantined = list((settings.runs_root / "quarantine").iterdir())
+    assert [q.name for q in quarantined] == [first.run_id]
+    assert (quarantined[0] / "trades.csv").read_bytes() == b"tampered\n"
+
+
+def test_verify_rerun_accepts_a_prefix(demo_csv: Path, settings: Settings) -> None:
+    result = _create(demo_csv, settings)
+    report = verify_run(result.run_id[:12], settings, rerun=True)
+    assert report.ok and report.run_id == result.run_id
+
+
+def test_api_type_errors_are_coded(demo_csv: Path, settings: Settings) -> None:
+    with pytest.raises(QuantrunError) as caught:
+        create_run([], symbol="X", strategy="sma_crossover", settings=settings)
+    assert caught.value.code == ErrorCode.USAGE_INVALID_OPTION

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 
 from quantrun.data.demo import DEMO_SYMBOL, write_demo_csv
 from quantrun.data.dialect import Format
@@ -30,7 +31,7 @@ from quantrun.data.ingest import (
     quality_summary,
 )
 from quantrun.data.store import DatasetStore
-from quantrun.errors import ErrorCode, error
+from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import Progress, RunResult
 from quantrun.runs.builder import create_run as _build
 from quantrun.runs.reader import RunView
@@ -189,7 +190,7 @@ def create_run(
     >>> result = create_run("btc.csv", symbol="BTCUSDT", strategy="sma_crossover",
     ...                     params={"fast": 10, "slow": 30}, risk="moderate")  # doctest: +SKIP
     """
-    request = RunCreateRequest(
+    request = _validated_request(
         paths=[paths] if isinstance(paths, str) else list(paths),
         symbol=symbol,
         timeframe=timeframe,
@@ -210,6 +211,15 @@ def create_run(
         drop_exact_duplicates=drop_exact_duplicates,
     )
     return create_run_from(request, settings, progress=progress)
+
+
+def _validated_request(**fields: Any) -> RunCreateRequest:
+    try:
+        return RunCreateRequest(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"{where}: {first['msg']}") from None
 
 
 def create_run_from(
@@ -282,8 +292,9 @@ def verify_run(
     view = RunView.open(_registry(resolved), run_id)
     problems = view.verify()
     differences: list[str] = []
+    run_id = view.run_id
     if rerun:
-        request = RunCreateRequest.model_validate(view.manifest["request"])
+        request = _rerun_request(view, resolved)
         with tempfile.TemporaryDirectory(prefix="quantrun-rerun-") as tmp:
             again = _build(request, resolved.model_copy(update={"runs_root": Path(tmp)}))
             if again.run_id != run_id:
@@ -296,6 +307,21 @@ def verify_run(
     return VerifyReport(run_id, problems, rerun, differences)
 
 
+def _rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
+    """The recorded request, with each input found again: at its recorded path, or (for an
+    upload, recorded under its file name) in RUNS_ROOT/uploads by its sha256."""
+    recorded = view.manifest["request"]
+    sources = view.manifest["dataset"]["sources"]
+    paths = []
+    for source in sources:
+        candidate = Path(source["path"])
+        upload = settings.runs_root / "uploads" / f"{source['sha256']}.csv"
+        paths.append(str(candidate if candidate.is_file() or not upload.is_file() else upload))
+    return RunCreateRequest.model_validate(
+        recorded | {"paths": paths, "labels": [s["path"] for s in sources]}
+    )
+
+
 def check_registry(settings: Settings | None = None) -> dict[str, Any]:
     """Recover, then verify every listed run's artifacts."""
     resolved = _settings(settings)
@@ -304,7 +330,10 @@ def check_registry(settings: Settings | None = None) -> dict[str, Any]:
     failing = {}
     rows = registry.entries()
     for row in rows:
-        problems = RunView.open(registry, row["run_id"]).verify()
+        try:
+            problems = RunView.open(registry, row["run_id"]).verify()
+        except QuantrunError as exc:
+            problems = [exc.detail]
         if problems:
             failing[row["run_id"]] = problems
     return {

@@ -73,6 +73,11 @@ def handles_errors(func: F) -> F:
             _fail(exc, as_json)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # the last line of defence: never a traceback
             import logging
 
@@ -322,7 +327,11 @@ def strategies_list(as_json: bool) -> None:
     for row in rows:
         click.echo(f"{row['id']} (v{row['version']}): {row['description']}")
         for p in row["params"]:
-            bounds = f"[{p['minimum']}, {p['maximum']}]" if p["minimum"] is not None else ""
+            bounds = ""
+            if p["minimum"] is not None or p["maximum"] is not None:
+                low = "(" if p.get("exclusive_minimum") else "["
+                high = ")" if p.get("exclusive_maximum") else "]"
+                bounds = f"{low}{p['minimum']}, {p['maximum']}{high}"
             click.echo(f"    {p['name']:<8} {p['type']:<8} default {p['default']!s:<6} {bounds}")
             if p["description"]:
                 click.echo(f"             {p['description']}")
@@ -533,7 +542,7 @@ def runs_show(run_id: str, runs_root: str | None, as_json: bool) -> None:
     )
     click.echo(
         f"  dataset   {ident['dataset_id'][:16]}  "
-        f"{m['summary']['first_bar']} → {m['summary']['last_bar']}"
+        f"{m['dataset']['first_bar']} → {m['dataset']['last_bar']} ({m['dataset']['rows']:,} rows)"
     )
     click.echo("  metrics")
     for metric_id, metric in view.metrics.items():
@@ -554,17 +563,19 @@ def runs_show(run_id: str, runs_root: str | None, as_json: bool) -> None:
 def runs_verify(run_id: str, rerun: bool, runs_root: str | None, as_json: bool) -> None:
     """Re-hash every artifact against the manifest (exit 3 when one differs)."""
     report = verify_run(run_id, _settings(runs_root), rerun=rerun)
-    if as_json:
-        _emit_json(report.to_dict())
-    else:
-        for problem in report.problems + report.rerun_differences:
-            click.echo(f"  differs: {problem}")
-        checked = "artifacts re-hashed" + (", rebuilt and compared byte for byte" if rerun else "")
-        click.echo(f"{run_id[:16]}: {'ok' if report.ok else 'FAILED'} ({checked})")
+    failure = None
     if not report.ok:
         failure = error(
             ErrorCode.RUN_VERIFY_FAILED, "; ".join(report.problems + report.rerun_differences)
         )
+    if as_json:
+        _emit_json(report.to_dict() | ({"error": failure.to_dict()} if failure else {}))
+    else:
+        for problem in report.problems + report.rerun_differences:
+            click.echo(f"  differs: {problem}")
+        checked = "artifacts re-hashed" + (", rebuilt and compared byte for byte" if rerun else "")
+        click.echo(f"{report.run_id[:16]}: {'ok' if report.ok else 'FAILED'} ({checked})")
+    if failure is not None:
         if not as_json:
             click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
             click.echo(f"  hint: {failure.hint}", err=True)
@@ -592,14 +603,21 @@ def registry_check(runs_root: str | None, as_json: bool) -> None:
             click.echo(f"  index rebuilt ({rec['rebuild_reason']})")
         for key in ("added", "dropped", "cleared_staging"):
             if rec[key]:
-                click.echo(f"  {key}: {', '.join(x[:16] for x in rec[key])}")
+                click.echo(f"  {key}: {', '.join(rec[key])}")
         for item in rec["quarantined"]:
             click.echo(f"  quarantined {item['run_id'][:16]}: {item['reason']}")
         for run_id, problems in report["failing"].items():
             click.echo(f"  FAILED {run_id[:16]}: {'; '.join(problems)}")
         click.echo("ok" if report["ok"] else "problems found")
     if not report["ok"]:
-        sys.exit(3)
+        failure = error(
+            ErrorCode.RUN_VERIFY_FAILED,
+            f"{len(report['failing'])} run(s) do not verify against their manifests",
+        )
+        if not as_json:
+            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
+            click.echo(f"  hint: {failure.hint}", err=True)
+        sys.exit(failure.exit_code)
 
 
 @registry.command("rebuild")

@@ -36,7 +36,6 @@ from quantrun.runs.manifest import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
     index_entry,
-    load_manifest,
 )
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
@@ -119,7 +118,7 @@ def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFra
     if frame.height == 0:
         raise error(
             ErrorCode.RUN_WINDOW_EMPTY,
-            f"no complete {resolved.timeframe.name} bars between "
+            f"no {resolved.timeframe.name} bars between "
             f"{resolved.request.start or 'the start'} and {resolved.request.end or 'the end'}",
         )
     window = {
@@ -164,10 +163,11 @@ def create_run(
 
     final = registry.runs_dir / run_id
     if (final / MANIFEST_FILE).is_file():
-        manifest = load_manifest(final)
-        registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
-        log.info("build.exists", run_id=run_id)
-        return RunResult(run_id, False, final, manifest)
+        existing = registry.existing_or_quarantine(run_id)
+        if existing is not None:
+            registry.add(run_id, index_entry(existing, created_at=_stamp(clock)))
+            log.info("build.exists", run_id=run_id)
+            return RunResult(run_id, False, final, existing)
 
     progress("simulate")
     sim = simulate(bars, request.strategy, resolved.params, resolved.risk, resolved.costs)

@@ -185,16 +185,36 @@ class Registry:
         """Register a published run under the lock. False if it was already listed."""
         with self.locked():
             current = self._read_index()
+            recovered = current is None
             if current is None:
                 self._recover_locked(RecoveryReport())
                 current = self.index()
-            if run_id in current["runs"]:
+            if run_id in current["runs"] and not recovered:
                 return False
             runs = dict(current["runs"])
             runs[run_id] = entry
             self._write_index(runs, current["generation"] + 1)
             log.info("registry.added", run_id=run_id, generation=current["generation"] + 1)
             return True
+
+    def existing_or_quarantine(self, run_id: str) -> dict[str, Any] | None:
+        """The manifest of a published run that verifies; a damaged one is quarantined (and
+        unlisted) so it can be built again. None when there is no usable run."""
+        folder = self.runs_dir / run_id
+        try:
+            return verify_run_folder(folder, expected_run_id=run_id)
+        except ManifestProblem as problem:
+            report = RecoveryReport()
+            with self.locked():
+                if folder.exists():
+                    self._quarantine(folder, str(problem), report)
+                current = self._read_index()
+                if current is not None and run_id in current["runs"]:
+                    runs = dict(current["runs"])
+                    del runs[run_id]
+                    self._write_index(runs, current["generation"] + 1)
+            log.warning("registry.quarantined", run_id=run_id, reason=str(problem))
+            return None
 
     # -- recovery -------------------------------------------------------------------------
     def recover(self) -> RecoveryReport:

@@ -92,6 +92,8 @@ def describe(strategy: type[Strategy]) -> dict[str, Any]:
                 "default": prop.get("default"),
                 "minimum": prop.get("minimum", prop.get("exclusiveMinimum")),
                 "maximum": prop.get("maximum", prop.get("exclusiveMaximum")),
+                "exclusive_minimum": "exclusiveMinimum" in prop,
+                "exclusive_maximum": "exclusiveMaximum" in prop,
                 "description": prop.get("description", ""),
             }
         )

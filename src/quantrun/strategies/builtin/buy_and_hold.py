@@ -13,7 +13,10 @@ from quantrun.strategies.registry import register
 class BuyAndHold(Strategy):
     id = "buy_and_hold"
     version = "1"
-    description = "Buy at the open after the first bar and hold to the end."
+    description = (
+        "Buy at the open after the first bar and hold to the end (stops, targets and the "
+        "drawdown halt of the risk level still apply)."
+    )
     Params = NoParams
 
     @classmethod
