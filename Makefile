@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README):
-#   make demo   install, generate the demo dataset, ingest it, show where it went
+#   make demo   install, generate the demo dataset, ingest it, create the demo run, serve the UI
 #   make test   install, then every quality gate: ruff, format, mypy --strict, import contract, pytest
 # The environment comes from uv.lock only; uv itself is pinned and installed into .tools/.
 
@@ -21,7 +21,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	touch $@
 
 demo: $(VENV)/.synced
-	$(BIN)/quantrun demo
+	$(BIN)/quantrun demo --serve
 
 test: $(VENV)/.synced check
 

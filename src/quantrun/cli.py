@@ -675,9 +675,15 @@ def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str
     default=None,
     help="RUNS_ROOT for the demo (default: DIR/runs-root; the demo never touches your runs).",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Then start the web UI on the demo RUNS_ROOT (run creation enabled) until Ctrl-C.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @json_option
 @handles_errors
-def demo(directory: str, runs_root: str | None, as_json: bool) -> None:
+def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json: bool) -> None:
     """Generate the demo dataset, ingest it, create the demo run and say where to look."""
     settings = _settings(runs_root or str(Path(directory) / "runs-root"))
     result: DemoResult = run_demo(settings, Path(directory))
@@ -700,6 +706,12 @@ def demo(directory: str, runs_root: str | None, as_json: bool) -> None:
     click.echo(f"  quantrun runs show {run.run_id[:12]} --runs-root {root}")
     click.echo(f"  quantrun runs list --runs-root {root}")
     click.echo(f"  quantrun data inspect {result.csv_path}")
+    if serve:
+        from quantrun.web.server import run_server
+
+        served = settings.model_copy(update={"enable_run_creation": True})
+        click.echo(f"web UI     http://127.0.0.1:{port}/runs/{run.run_id}  (Ctrl-C stops it)")
+        run_server(served, host="127.0.0.1", port=port)
 
 
 def _echo_summary(q: dict[str, Any]) -> None:
