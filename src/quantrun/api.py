@@ -34,6 +34,7 @@ from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import Progress, RunResult
 from quantrun.runs.builder import create_run as _build
+from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.reader import RunView
 from quantrun.runs.registry import RecoveryReport, Registry
 from quantrun.runs.request import RunCreateRequest
@@ -131,6 +132,7 @@ __all__ = [
     "create_run_from",
     "ingest_file",
     "inspect_file",
+    "killswitch_status",
     "list_datasets",
     "list_runs",
     "list_strategies",
@@ -139,6 +141,7 @@ __all__ = [
     "quality_summary",
     "rebuild_registry",
     "run_demo",
+    "set_killswitch",
     "verify_run",
 ]
 
@@ -343,6 +346,21 @@ def check_registry(settings: Settings | None = None) -> dict[str, Any]:
         "failing": failing,
         "ok": not failing,
     }
+
+
+def killswitch_status(settings: Settings | None = None, *, history: int = 20) -> dict[str, Any]:
+    """The kill switch's state and its most recent audit entries (newest last)."""
+    switch = KillSwitch(_settings(settings).runs_root)
+    return {"state": switch.state().to_dict(), "history": switch.history(history)}
+
+
+def set_killswitch(
+    engaged: bool, reason: str, settings: Settings | None = None, *, actor: str | None = None
+) -> dict[str, Any]:
+    """Engage (``engaged=True``) or release the kill switch; the change is audited."""
+    switch = KillSwitch(_settings(settings).runs_root)
+    state = switch.engage(reason, actor) if engaged else switch.release(reason, actor)
+    return state.to_dict()
 
 
 def rebuild_registry(settings: Settings | None = None) -> RecoveryReport:

@@ -23,6 +23,7 @@ from quantrun.api import (
     create_run,
     ingest_file,
     inspect_file,
+    killswitch_status,
     list_datasets,
     list_runs,
     list_strategies,
@@ -30,6 +31,7 @@ from quantrun.api import (
     quality_summary,
     rebuild_registry,
     run_demo,
+    set_killswitch,
     verify_run,
 )
 from quantrun.data.dialect import Format
@@ -635,6 +637,58 @@ def registry_rebuild(runs_root: str | None, as_json: bool) -> None:
         click.echo(f"  quarantined {item['run_id'][:16]}: {item['reason']}")
     if report.dropped:
         click.echo(f"  dropped {len(report.dropped)} entr(ies) without a valid run folder")
+
+
+@main.group()
+def killswitch() -> None:
+    """Stop (or allow) new run creation everywhere: CLI, API and queued jobs."""
+
+
+@killswitch.command("on")
+@click.option(
+    "--reason", required=True, help="Why creation is stopped (recorded in the audit log)."
+)
+@runs_root_option
+@json_option
+@handles_errors
+def killswitch_on(reason: str, runs_root: str | None, as_json: bool) -> None:
+    """Engage the kill switch."""
+    state = set_killswitch(True, reason, _settings(runs_root))
+    _emit_json(state) if as_json else click.echo(f"kill switch ON: {state['reason']}")
+
+
+@killswitch.command("off")
+@click.option("--reason", required=True, help="Why creation is allowed again (audited).")
+@runs_root_option
+@json_option
+@handles_errors
+def killswitch_off(reason: str, runs_root: str | None, as_json: bool) -> None:
+    """Release the kill switch."""
+    state = set_killswitch(False, reason, _settings(runs_root))
+    _emit_json(state) if as_json else click.echo(f"kill switch off: {state['reason']}")
+
+
+@killswitch.command("status")
+@runs_root_option
+@json_option
+@handles_errors
+def killswitch_show(runs_root: str | None, as_json: bool) -> None:
+    """Show the kill switch and its audit history."""
+    report = killswitch_status(_settings(runs_root))
+    if as_json:
+        _emit_json(report)
+        return
+    state = report["state"]
+    if state["engaged"]:
+        click.echo(f"kill switch ON since {state['changed_at'] or '?'} by {state['actor'] or '?'}")
+        click.echo(f"  reason: {state['reason']}")
+    else:
+        click.echo("kill switch off: run creation allowed")
+    for entry in report["history"]:
+        click.echo(
+            f"  {entry.get('at', '?')}  {entry.get('action', '?'):<3}  "
+            f"{entry.get('actor', '?')}: {entry.get('reason', '')}"
+        )
 
 
 @main.command("serve")

@@ -76,6 +76,7 @@ class ErrorCode(enum.StrEnum):
     JOB_INTERRUPTED = "JOB_INTERRUPTED"
     LIMIT_QUEUE_FULL = "LIMIT_QUEUE_FULL"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
+    KILL_SWITCH_ENGAGED = "KILL_SWITCH_ENGAGED"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -285,6 +286,14 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             404,
             "No such page or endpoint",
             "Check the address; the API is described at /docs.",
+        ),
+        _spec(
+            E.KILL_SWITCH_ENGAGED,
+            _L,
+            503,
+            "Run creation is stopped by the kill switch",
+            "See `quantrun killswitch status` for who stopped it and why; "
+            "`quantrun killswitch off --reason TEXT` releases it.",
         ),
         _spec(
             E.INPUT_NOT_FOUND,

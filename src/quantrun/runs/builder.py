@@ -32,6 +32,7 @@ from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
 from quantrun.metrics import compute_metrics
 from quantrun.runs import artifacts as art
+from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
@@ -137,6 +138,8 @@ def create_run(
 ) -> RunResult:
     """Create (or find) the run ``request`` describes. See the module docstring."""
     resolved = request.resolve()
+    switch = KillSwitch(settings.runs_root)
+    switch.check()
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
 
@@ -186,6 +189,7 @@ def create_run(
     progress("write")
     files = _artifact_bytes(ingested, settings, bars, sim, metrics)
     manifest = _manifest(run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files)
+    switch.check()  # again just before the commit point: a switch thrown mid-run still holds
     created = _publish(settings.runs_root, registry, run_id, files, manifest)
     registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
     log.info(

@@ -42,10 +42,10 @@ class RunCreateRequest(BaseModel):
         "original file name); defaults to the paths as given.",
     )
     symbol: str = Field(description="Instrument name, e.g. BTCUSDT.")
-    timeframe: str = Field("15m", description="Bar length the strategy runs on.")
+    timeframe: str = Field(default="15m", description="Bar length the strategy runs on.")
     strategy: str = Field(description="Registered strategy id.")
     params: dict[str, Any] = Field(default_factory=dict, description="Strategy parameters.")
-    risk: str | None = Field("moderate", description="Named risk level.")
+    risk: str | None = Field(default="moderate", description="Named risk level.")
     risk_config: dict[str, Any] | None = Field(
         default=None,
         description="Custom risk config (the fields of a risk file); overrides `risk`.",
@@ -56,11 +56,11 @@ class RunCreateRequest(BaseModel):
     cash: float | None = Field(default=None, description="Initial cash.")
     start: str | None = Field(default=None, description="First bar open included (ISO-8601).")
     end: str | None = Field(default=None, description="Bars opening at or after this are excluded.")
-    base_timeframe: str = Field("1m", description="The input file's own bar length.")
-    format: Format = Field(Format.AUTO, description="CSV dialect.")
+    base_timeframe: str = Field(default="1m", description="The input file's own bar length.")
+    format: Format = Field(default=Format.AUTO, description="CSV dialect.")
     timezone: str | None = Field(default=None, description="Zone of naive timestamps.")
-    sort: bool = Field(False, description="Repair: sort rows by time (recorded).")
-    drop_exact_duplicates: bool = Field(False, description="Repair: drop exact duplicates.")
+    sort: bool = Field(default=False, description="Repair: sort rows by time (recorded).")
+    drop_exact_duplicates: bool = Field(default=False, description="Repair: drop exact duplicates.")
 
     def resolve(self) -> ResolvedRequest:
         """Check every choice against its registry; raise a usage error naming the first bad one."""
