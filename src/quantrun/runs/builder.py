@@ -260,7 +260,7 @@ def _manifest(
             "last_bar": quality["last_bar"],
             "base_timeframe": resolved.base_timeframe.name,
             "sources": [
-                s.to_dict() | {"path": label}
+                s.to_dict() | {"path": label, "name": Path(label).name}
                 for s, label in zip(ingested.inspection.sources, _labels(request), strict=True)
             ],
         },

@@ -60,7 +60,11 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/runs/{run_id}/artifacts/{name}", summary="Download one artifact the manifest lists")
+# ``:path`` so a name holding an (encoded) slash still reaches the manifest check and is
+# RUN_NOT_FOUND like any other unlisted name.
+@router.get(
+    "/runs/{run_id}/artifacts/{name:path}", summary="Download one artifact the manifest lists"
+)
 def get_artifact(request: Request, run_id: str, name: str) -> Response:
     view = open_run(run_id, _ctx(request).settings)
     path = view.artifact_path(name)
@@ -131,7 +135,6 @@ def post_run(
         raise error(ErrorCode.LIMIT_QUEUE_FULL, f"{queued} jobs are already queued")
     if not file.filename and file.size in (None, 0):
         raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
-    upload = store_upload(settings, file.file, file.filename or "upload.csv")
     from quantrun.data.dialect import Format
 
     try:
@@ -139,8 +142,7 @@ def post_run(
     except ValueError:
         raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown format {format!r}") from None
     run_request = RunCreateRequest(
-        paths=[str(upload.path)],
-        labels=[upload.filename],
+        paths=["upload.csv"],  # replaced by the stored upload once the request is valid
         symbol=symbol.strip(),
         timeframe=timeframe,
         strategy=strategy,
@@ -157,7 +159,12 @@ def post_run(
         sort=sort,
         drop_exact_duplicates=drop_exact_duplicates,
     )
-    run_request.resolve()  # a bad strategy, parameter or risk level fails now, not in the job
+    # A bad strategy, parameter or risk level fails now, before the upload is stored or queued.
+    run_request.resolve()
+    upload = store_upload(settings, file.file, file.filename or "upload.csv")
+    run_request = run_request.model_copy(
+        update={"paths": [str(upload.path)], "labels": [upload.filename]}
+    )
     job, _new = ctx.jobs.submit(run_request, upload.sha256)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:

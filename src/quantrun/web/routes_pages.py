@@ -1,20 +1,160 @@
 """Server-rendered pages. Each page calls one view-model function (quantrun.web.views) and the
-same data is its JSON twin at the same URL with ``?format=json``."""
+same data is its JSON twin at the same URL with ``?format=json``.
+
+The Jinja filters below only format values for display (numbers, units, timestamps); they never
+compute anything a run depends on.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from quantrun.errors import QuantrunError
 from quantrun.web.problems import problem_body
+from quantrun.web.views import Context, job_detail, new_run_form, run_detail, runs_index
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+DASH = "—"
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def fmt_number(value: Any, digits: int = 2) -> str:
+    """``1234.5`` → ``1,234.50``; missing or non-numeric → an em dash."""
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    number = _finite(value)
+    if number is None:
+        return DASH
+    return f"{number:,.{digits}f}"
+
+
+def fmt_percent(value: Any, digits: int = 2) -> str:
+    """A fraction as a percentage: ``-0.0188`` → ``-1.88%``."""
+    number = _finite(value)
+    if number is None:
+        return DASH
+    return f"{number * 100:,.{digits}f}%"
+
+
+def fmt_ratio(value: Any) -> str:
+    """Two to four decimals, fewer as the magnitude grows."""
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    number = _finite(value)
+    if number is None:
+        return DASH
+    size = abs(number)
+    digits = 2 if size >= 100 else 3 if size >= 1 else 4
+    return f"{number:,.{digits}f}"
+
+
+def fmt_count(value: Any) -> str:
+    number = _finite(value)
+    if number is None:
+        return DASH
+    return f"{round(number):,d}"
+
+
+def fmt_metric(value: Any, unit: str | None) -> str:
+    """A metric value by its unit: fraction → %, ratio, currency, days, count."""
+    if unit == "fraction":
+        return fmt_percent(value)
+    if unit == "ratio":
+        return fmt_ratio(value)
+    if unit == "currency":
+        return fmt_number(value, 2)
+    if unit == "days":
+        return fmt_number(value, 2)
+    if unit == "count":
+        return fmt_count(value)
+    return fmt_ratio(value)
+
+
+def fmt_ts(value: Any) -> str:
+    """``2024-01-01T00:00:00Z`` → ``2024-01-01 00:00:00 UTC``."""
+    if not isinstance(value, str) or not value:
+        return DASH
+    if value.endswith("Z") and "T" in value:
+        return value[:-1].replace("T", " ") + " UTC"
+    return value
+
+
+def fmt_bytes(value: Any) -> str:
+    number = _finite(value)
+    if number is None:
+        return DASH
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(number) < 1024 or unit == "GiB":
+            return f"{number:,.0f} {unit}" if unit == "B" else f"{number:,.1f} {unit}"
+        number /= 1024
+    return DASH  # pragma: no cover - the loop always returns
+
+
+def fmt_params(params: Any) -> str:
+    """``{"fast": 10, "slow": 30}`` → ``fast=10, slow=30``."""
+    if not isinstance(params, dict) or not params:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def basename(value: Any) -> str:
+    """The last part of a recorded source path (either separator), for display."""
+    text = str(value or "")
+    return text.replace("\\", "/").rsplit("/", 1)[-1] or text
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON as plain text (autoescaped by the template like any other string)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def query_with(request: Request, **changes: Any) -> str:
+    """The current query string with some parameters replaced (None removes one); the JSON
+    switch and one-off flash messages are never carried along."""
+    transient = {"format", "flash", "run"}
+    params = {k: v for k, v in request.query_params.items() if k not in transient}
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return "?" + urlencode(params) if params else "?"
+
+
+templates.env.filters.update(
+    number=fmt_number,
+    percent=fmt_percent,
+    ratio=fmt_ratio,
+    count=fmt_count,
+    metric=fmt_metric,
+    ts=fmt_ts,
+    filesize=fmt_bytes,
+    params=fmt_params,
+    pretty_json=pretty_json,
+    basename=basename,
+)
+templates.env.globals["query_with"] = query_with
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
 
 
 def render(request: Request, template: str, data: dict[str, Any], status: int = 200) -> Response:
@@ -33,3 +173,47 @@ def error_page(request: Request, exc: QuantrunError) -> Response:
     return templates.TemplateResponse(
         request, "error.html", {"data": {"error": body}}, status_code=exc.http_status
     )
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs")
+def runs_page(
+    request: Request,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    status: str | None = None,
+    sort: str = "created",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    data = runs_index(
+        _ctx(request),
+        symbol=symbol,
+        strategy=strategy,
+        status=status,
+        sort=sort,
+        descending=order == "desc",
+        page=page,
+        size=size,
+    )
+    return render(request, "runs.html", data)
+
+
+@router.get("/runs/new")
+def new_run_page(request: Request) -> Response:
+    return render(request, "new_run.html", new_run_form(_ctx(request)))
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: str) -> Response:
+    return render(request, "run.html", run_detail(_ctx(request), run_id))
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: str) -> Response:
+    return render(request, "job.html", job_detail(_ctx(request), job_id))

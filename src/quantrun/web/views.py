@@ -15,7 +15,7 @@ import polars as pl
 
 from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.timeframe import TIMEFRAMES
-from quantrun.engine.risk import RISK_LEVELS
+from quantrun.engine.risk import RISK_LEVELS, costs_from
 from quantrun.metrics import METRICS
 from quantrun.runs.jobs import JobStore
 from quantrun.runs.reader import RunView
@@ -155,6 +155,8 @@ def new_run_form(ctx: Context) -> dict[str, Any]:
         "timeframes": list(TIMEFRAMES),
         "default_timeframe": "15m",
         "formats": ["auto", "generic", "binance"],
+        "default_risk_level": "moderate",
+        "cost_defaults": costs_from().model_dump(mode="json"),
         "creation": creation_state(ctx),
         "max_input_bytes": ctx.settings.max_input_bytes,
     }

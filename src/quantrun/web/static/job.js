@@ -1,0 +1,136 @@
+/* Job progress page: poll the job every ~500 ms until it succeeds or fails, never blocking. */
+(function () {
+  "use strict";
+  var qr = window.quantrun;
+  var root = document.getElementById("job");
+  if (!qr || !root) return;
+
+  var apiUrl = root.getAttribute("data-api-url");
+  var STAGES = ["ingest", "resample", "simulate", "metrics", "write"];
+  var LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed" };
+  var INTERVAL = 500;
+  var STILL_WORKING_AFTER = 15000;
+  var started = Date.now();
+  var failures = 0;
+  var timer = null;
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function setText(id, text) {
+    var node = byId(id);
+    if (node) node.textContent = text;
+  }
+
+  function runLink(job) {
+    return job.run_url + "?flash=" + (job.created === false ? "exists" : "created");
+  }
+
+  function render(job) {
+    root.setAttribute("data-state", job.state);
+    var state = byId("job-state");
+    state.setAttribute("data-state", job.state);
+    var badge = state.querySelector(".badge");
+    badge.className = "badge state state-" + job.state;
+    badge.setAttribute("data-state", job.state);
+    badge.textContent = LABELS[job.state] || job.state;
+    var stage = byId("job-stage");
+    stage.setAttribute("data-stage", job.stage || "");
+    stage.textContent = job.state === "running" && job.stage ? job.stage : "";
+    document.title = "Job " + job.job_id.slice(0, 12) + " \u00b7 " + (LABELS[job.state] || job.state) + " \u00b7 quantrun";
+
+    var current = STAGES.indexOf(job.stage);
+    var items = document.querySelectorAll("#job-stages li");
+    Array.prototype.forEach.call(items, function (li, i) {
+      var done = job.state === "succeeded" || (job.state === "running" && current > i);
+      li.className = done ? "done" : job.state === "running" && current === i ? "current" : "";
+    });
+    var bar = byId("job-progress");
+    if (bar) {
+      var pct = job.state === "succeeded" ? 100 : job.state === "running" ? Math.max(5, (Math.max(current, 0) / STAGES.length) * 100) : job.state === "failed" ? 100 : 0;
+      bar.style.width = pct + "%";
+    }
+
+    setText("job-created-at", qr.fmt.ts(job.created_at));
+    setText("job-started-at", qr.fmt.ts(job.started_at));
+    setText("job-finished-at", qr.fmt.ts(job.finished_at));
+    setText("job-updated-at", qr.fmt.ts(job.updated_at));
+    setText("job-attempts", String(job.attempts || 0));
+
+    var result = byId("job-result");
+    var retry = byId("retry-button");
+    var fresh = byId("job-new-run");
+    if (fresh) fresh.hidden = job.state !== "failed";
+    if (job.state === "failed") {
+      result.textContent = "";
+      if (job.error) result.appendChild(qr.errorBox(job.error, "job-error"));
+      retry.hidden = false;
+      retry.disabled = false;
+    } else {
+      retry.hidden = true;
+    }
+    if (job.state === "succeeded" && job.run_url) {
+      result.textContent = "";
+      result.appendChild(
+        qr.el("p", { className: "flash flash-success", id: "job-success" }, [
+          job.created === false ? "Run already existed. " : "Run created. ",
+          qr.el("a", { id: "job-run-link", href: runLink(job), text: "Open the run" }),
+        ])
+      );
+    }
+  }
+
+  function note(text) {
+    setText("job-note", text);
+  }
+
+  function poll() {
+    qr.request(apiUrl).then(function (result) {
+      if (!result.ok) {
+        failures += 1;
+        if (result.status === 404) {
+          note("");
+          byId("job-result").textContent = "";
+          byId("job-result").appendChild(qr.errorBox(result.body));
+          return; // the job is gone: nothing more to wait for
+        }
+        note("Lost contact with the server (" + (result.body && result.body.code) + "); trying again\u2026");
+        timer = window.setTimeout(poll, Math.min(5000, INTERVAL * Math.pow(2, failures)));
+        return;
+      }
+      failures = 0;
+      var job = result.body;
+      render(job);
+      if (job.state === "succeeded") {
+        note("Opening the run\u2026");
+        if (job.run_url) window.location.replace(runLink(job));
+        return;
+      }
+      if (job.state === "failed") {
+        note("");
+        return;
+      }
+      var waited = Date.now() - started;
+      if (waited > STILL_WORKING_AFTER) {
+        note(
+          job.state === "queued"
+            ? "Still queued after " + Math.round(waited / 1000) + " s: the worker is busy with other jobs. You can leave this page; the job continues and is listed under Runs."
+            : "Still working after " + Math.round(waited / 1000) + " s. Large files take a while; you can leave this page, the job continues and is listed under Runs."
+        );
+      }
+      timer = window.setTimeout(poll, INTERVAL);
+    });
+  }
+
+  var initial = root.getAttribute("data-state");
+  if (initial === "succeeded") {
+    var link = byId("job-run-link");
+    if (link) window.location.replace(link.getAttribute("href"));
+  } else if (initial !== "failed") {
+    timer = window.setTimeout(poll, 100);
+  }
+  window.addEventListener("pagehide", function () {
+    if (timer) window.clearTimeout(timer);
+  });
+})();
