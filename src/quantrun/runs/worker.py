@@ -75,10 +75,12 @@ class Worker:
             self._wake.clear()
 
     def _tick(self) -> None:
+        reaped = False
         for job_id, child in list(self._children.items()):
             if child.poll() is not None:
                 del self._children[job_id]
-        if self._children:
+                reaped = True
+        if self._children or reaped:
             self.store.recover()  # a child that died mid-job leaves a free lock
         free = self.settings.max_concurrent_jobs - len(self._children)
         if free <= 0:

@@ -13,10 +13,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import swagger_ui_bundle  # type: ignore[import-untyped]  # ships no type information
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -65,7 +68,8 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
         version=__version__,
         description="Local, deterministic backtesting workbench: runs, jobs and artifacts.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from local files: FastAPI's default loads a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.ctx = Context(settings)
@@ -125,6 +129,27 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    @app.get("/docs/openapi-swagger.json", include_in_schema=False)
+    def swagger_schema() -> dict[str, Any]:
+        # The bundled Swagger UI (4.x) reads OpenAPI 3.0 labels only; the schema itself is
+        # unchanged. /openapi.json stays the authoritative 3.1 document.
+        return app.openapi() | {"openapi": "3.0.3"}
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/docs/openapi-swagger.json",
+            title="quantrun API",
+            swagger_js_url="/static/vendor/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger/favicon-32x32.png",
+        )
+
+    app.mount(
+        "/static/vendor/swagger",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger",
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
