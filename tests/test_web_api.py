@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -733,3 +734,25 @@ def test_unknown_route_is_problem_json_under_api_and_html_elsewhere(settings: Se
         assert missing_run.status_code == 404
         assert missing_run.headers["content-type"].startswith("text/html")
         assert "RUN_NOT_FOUND" in missing_run.text
+
+
+def test_kill_switch_refuses_post_and_explains_on_the_pages(tmp_path: Path) -> None:
+    from quantrun.api import set_killswitch
+    from quantrun.web import create_app
+
+    settings = Settings(runs_root=tmp_path / "root", enable_run_creation=True)
+    set_killswitch(True, "exchange outage", settings, actor="ops")
+    with TestClient(create_app(settings, start_worker=False)) as client:
+        csv = write_demo_csv(tmp_path / "demo.csv", days=1)
+        with csv.open("rb") as handle:
+            refused = client.post(
+                "/api/v1/runs",
+                files={"file": ("demo.csv", handle, "text/csv")},
+                data={"symbol": "D", "strategy": "buy_and_hold"},
+            )
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "KILL_SWITCH_ENGAGED"
+        assert not (settings.runs_root / "uploads").exists()
+        form = client.get("/runs/new?format=json").json()
+        assert form["creation"]["enabled"] is False
+        assert "exchange outage" in form["creation"]["reason"]

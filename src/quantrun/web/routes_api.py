@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from quantrun.api import inspect_file, list_strategies, open_run
 from quantrun.errors import ErrorCode, error
 from quantrun.runs.jobs import QUEUED, SUCCEEDED, store_upload
+from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
 from quantrun.web.views import Context, decisions_page, job_detail, runs_index
@@ -130,6 +131,7 @@ def post_run(
     settings = ctx.settings
     if not settings.enable_run_creation:
         raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
+    KillSwitch(settings.runs_root).check()
     queued = sum(1 for j in ctx.jobs.all() if j["state"] == QUEUED)
     if queued >= settings.max_queued_jobs:
         raise error(ErrorCode.LIMIT_QUEUE_FULL, f"{queued} jobs are already queued")

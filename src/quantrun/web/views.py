@@ -18,6 +18,7 @@ from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
 from quantrun.metrics import METRICS
 from quantrun.runs.jobs import JobStore
+from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.reader import RunView
 from quantrun.settings import Settings
 
@@ -44,14 +45,22 @@ class Context:
 
 
 def creation_state(ctx: Context) -> dict[str, Any]:
-    enabled = ctx.settings.enable_run_creation
-    return {
-        "enabled": enabled,
-        "reason": None
-        if enabled
-        else "Run creation is switched off on this server. Start it with "
-        "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1).",
-    }
+    """Whether this server accepts new runs, and if not, why and how to change it."""
+    switch = KillSwitch(ctx.settings.runs_root).state()
+    if not ctx.settings.enable_run_creation:
+        reason = (
+            "Run creation is switched off on this server. Start it with "
+            "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1)."
+        )
+    elif switch.engaged:
+        reason = (
+            f"Run creation is stopped by the kill switch: {switch.reason or 'no reason given'}"
+            f" ({switch.actor or 'unknown'}, {switch.changed_at or 'time unknown'}). "
+            "`quantrun killswitch off --reason TEXT` releases it."
+        )
+    else:
+        reason = None
+    return {"enabled": reason is None, "reason": reason, "kill_switch": switch.to_dict()}
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
