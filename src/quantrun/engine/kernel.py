@@ -66,6 +66,65 @@ def _sign(x: float) -> int:
 
 
 @numba.njit(cache=True)
+def _event(
+    ev: Any,
+    ne: int,
+    bar: int,
+    action: int,
+    reason: int,
+    price: float,
+    qty: float,
+    pos_before: float,
+    pos_after: float,
+    eq_before: float,
+    eq_after: float,
+    fee: float,
+) -> int:
+    """Write event row ``ne``; return the next free row."""
+    ev[0][ne] = bar
+    ev[1][ne] = action
+    ev[2][ne] = reason
+    ev[3][ne] = price
+    ev[4][ne] = qty
+    ev[5][ne] = pos_before
+    ev[6][ne] = pos_after
+    ev[7][ne] = eq_before
+    ev[8][ne] = eq_after
+    ev[9][ne] = fee
+    return ne + 1
+
+
+@numba.njit(cache=True)
+def _exit(
+    ev: Any,
+    ne: int,
+    tr: Any,
+    nt: int,
+    bar: int,
+    action: int,
+    reason: int,
+    raw: float,
+    qty: float,
+    cash: float,
+    slippage: float,
+    commission: float,
+    why: int,
+) -> Any:
+    """Close the open trade at ``raw`` (before slippage); return (next event row, cash)."""
+    price = raw * (1.0 - slippage) if qty > 0.0 else raw * (1.0 + slippage)
+    eq_before = cash + qty * raw
+    fee = abs(qty) * price * commission
+    cash += qty * price - fee  # this grouping is pinned by the golden run
+    ne = _event(ev, ne, bar, action, reason, price, -qty, qty, 0.0, eq_before, cash, fee)
+    t = nt - 1
+    tr[1][t] = bar
+    tr[5][t] = price
+    tr[7][t] = fee
+    tr[8][t] = why
+    return ne, cash
+
+
+@numba.njit(cache=True)
 def simulate_kernel(
     open_: np.ndarray,
     high: np.ndarray,
@@ -87,26 +146,30 @@ def simulate_kernel(
     equity = np.empty(n)
     position = np.empty(n)
 
-    ev_bar = np.empty(event_capacity, np.int64)
-    ev_action = np.empty(event_capacity, np.int8)
-    ev_reason = np.empty(event_capacity, np.int8)
-    ev_price = np.full(event_capacity, np.nan)
-    ev_qty = np.zeros(event_capacity)
-    ev_pos_before = np.empty(event_capacity)
-    ev_pos_after = np.empty(event_capacity)
-    ev_eq_before = np.empty(event_capacity)
-    ev_eq_after = np.empty(event_capacity)
-    ev_fee = np.zeros(event_capacity)
+    ev = (
+        np.empty(event_capacity, np.int64),  # bar
+        np.empty(event_capacity, np.int8),  # action
+        np.empty(event_capacity, np.int8),  # reason
+        np.full(event_capacity, np.nan),  # price
+        np.zeros(event_capacity),  # quantity
+        np.empty(event_capacity),  # position before
+        np.empty(event_capacity),  # position after
+        np.empty(event_capacity),  # equity before
+        np.empty(event_capacity),  # equity after
+        np.zeros(event_capacity),  # commission
+    )
 
-    tr_entry_bar = np.empty(trade_capacity, np.int64)
-    tr_exit_bar = np.full(trade_capacity, -1, np.int64)
-    tr_dir = np.empty(trade_capacity, np.int8)
-    tr_qty = np.empty(trade_capacity)
-    tr_entry_price = np.empty(trade_capacity)
-    tr_exit_price = np.full(trade_capacity, np.nan)
-    tr_entry_fee = np.empty(trade_capacity)
-    tr_exit_fee = np.zeros(trade_capacity)
-    tr_exit_reason = np.zeros(trade_capacity, np.int8)
+    tr = (
+        np.empty(trade_capacity, np.int64),  # entry bar
+        np.full(trade_capacity, -1, np.int64),  # exit bar (-1: still open)
+        np.empty(trade_capacity, np.int8),  # direction
+        np.empty(trade_capacity),  # quantity
+        np.empty(trade_capacity),  # entry price
+        np.full(trade_capacity, np.nan),  # exit price
+        np.empty(trade_capacity),  # entry commission
+        np.zeros(trade_capacity),  # exit commission
+        np.zeros(trade_capacity, np.int8),  # exit reason
+    )
 
     ne = 0
     nt = 0
@@ -130,26 +193,10 @@ def simulate_kernel(
         if pending:
             direction = _sign(qty)
             if direction != 0 and pending_target != direction:
-                price = o * (1.0 - slippage) if direction > 0 else o * (1.0 + slippage)
-                eq_before = cash + qty * o
-                fee = abs(qty) * price * commission
-                cash += qty * price - fee
-                ev_bar[ne] = i
-                ev_action[ne] = FILL
-                ev_reason[ne] = R_EXIT_FILL
-                ev_price[ne] = price
-                ev_qty[ne] = -qty
-                ev_pos_before[ne] = qty
-                ev_pos_after[ne] = 0.0
-                ev_eq_before[ne] = eq_before
-                ev_eq_after[ne] = cash
-                ev_fee[ne] = fee
-                ne += 1
-                t = nt - 1
-                tr_exit_bar[t] = i
-                tr_exit_price[t] = price
-                tr_exit_fee[t] = fee
-                tr_exit_reason[t] = EXIT_HALT if pending_reason == R_MAX_DRAWDOWN else EXIT_SIGNAL
+                why = EXIT_HALT if pending_reason == R_MAX_DRAWDOWN else EXIT_SIGNAL
+                ne, cash = _exit(
+                    ev, ne, tr, nt, i, FILL, R_EXIT_FILL, o, qty, cash, slippage, commission, why
+                )
                 qty = 0.0
                 stop_level = np.nan
                 take_level = np.nan
@@ -161,22 +208,25 @@ def simulate_kernel(
                     fee = size * price * commission
                     qty = size * side
                     cash -= qty * price + fee
-                    ev_bar[ne] = i
-                    ev_action[ne] = FILL
-                    ev_reason[ne] = R_ENTRY_FILL
-                    ev_price[ne] = price
-                    ev_qty[ne] = qty
-                    ev_pos_before[ne] = 0.0
-                    ev_pos_after[ne] = qty
-                    ev_eq_before[ne] = cash + qty * price + fee
-                    ev_eq_after[ne] = cash + qty * o
-                    ev_fee[ne] = fee
-                    ne += 1
-                    tr_entry_bar[nt] = i
-                    tr_dir[nt] = pending_target
-                    tr_qty[nt] = size
-                    tr_entry_price[nt] = price
-                    tr_entry_fee[nt] = fee
+                    ne = _event(
+                        ev,
+                        ne,
+                        i,
+                        FILL,
+                        R_ENTRY_FILL,
+                        price,
+                        qty,
+                        0.0,
+                        qty,
+                        cash + qty * price + fee,
+                        cash + qty * o,
+                        fee,
+                    )
+                    tr[0][nt] = i
+                    tr[2][nt] = pending_target
+                    tr[3][nt] = size
+                    tr[4][nt] = price
+                    tr[6][nt] = fee
                     nt += 1
                     stop_level = price * (1.0 - side * stop_pct / 100.0)
                     take_level = price * (1.0 + side * take_pct / 100.0)
@@ -210,26 +260,10 @@ def simulate_kernel(
             elif take_hit:
                 action, reason, level = TAKE_PROFIT, R_LEVEL, take_level
             if action != 0:
-                price = level * (1.0 - slippage) if direction > 0 else level * (1.0 + slippage)
-                eq_before = cash + qty * level
-                fee = abs(qty) * price * commission
-                cash += qty * price - fee
-                ev_bar[ne] = i
-                ev_action[ne] = action
-                ev_reason[ne] = reason
-                ev_price[ne] = price
-                ev_qty[ne] = -qty
-                ev_pos_before[ne] = qty
-                ev_pos_after[ne] = 0.0
-                ev_eq_before[ne] = eq_before
-                ev_eq_after[ne] = cash
-                ev_fee[ne] = fee
-                ne += 1
-                t = nt - 1
-                tr_exit_bar[t] = i
-                tr_exit_price[t] = price
-                tr_exit_fee[t] = fee
-                tr_exit_reason[t] = EXIT_STOP_LOSS if action == STOP_LOSS else EXIT_TAKE_PROFIT
+                why = EXIT_STOP_LOSS if action == STOP_LOSS else EXIT_TAKE_PROFIT
+                ne, cash = _exit(
+                    ev, ne, tr, nt, i, action, reason, level, qty, cash, slippage, commission, why
+                )
                 qty = 0.0
                 stop_level = np.nan
                 take_level = np.nan
@@ -246,44 +280,44 @@ def simulate_kernel(
         if not halted and halt_pct == halt_pct and eq <= peak * (1.0 - halt_pct / 100.0):
             halted = True
             halt_bar = i
-            ev_bar[ne] = i
-            ev_action[ne] = HALT
-            ev_reason[ne] = R_MAX_DRAWDOWN
-            ev_price[ne] = c
-            ev_pos_before[ne] = qty
-            ev_pos_after[ne] = qty
-            ev_eq_before[ne] = eq
-            ev_eq_after[ne] = eq
-            ne += 1
+            ne = _event(
+                ev,
+                ne,
+                i,
+                HALT,
+                R_MAX_DRAWDOWN,
+                c,
+                0.0,
+                qty,
+                qty,
+                eq,
+                eq,
+                0.0,
+            )
             if direction != 0:
                 pending = True
                 pending_target = 0
                 pending_reason = R_MAX_DRAWDOWN
-                ev_bar[ne] = i
-                ev_action[ne] = ORDER
-                ev_reason[ne] = R_MAX_DRAWDOWN
-                ev_price[ne] = c
-                ev_qty[ne] = -qty
-                ev_pos_before[ne] = qty
-                ev_pos_after[ne] = qty
-                ev_eq_before[ne] = eq
-                ev_eq_after[ne] = eq
-                ne += 1
+                ne = _event(
+                    ev,
+                    ne,
+                    i,
+                    ORDER,
+                    R_MAX_DRAWDOWN,
+                    c,
+                    -qty,
+                    qty,
+                    qty,
+                    eq,
+                    eq,
+                    0.0,
+                )
 
         # D. the strategy's decision, through the risk gates.
         tgt = int(target[i])
         if tgt != prev_target:
-            ev_bar[ne] = i
-            ev_action[ne] = SIGNAL
-            ev_reason[ne] = (
-                R_TARGET_LONG if tgt > 0 else (R_TARGET_SHORT if tgt < 0 else R_TARGET_FLAT)
-            )
-            ev_price[ne] = c
-            ev_pos_before[ne] = qty
-            ev_pos_after[ne] = qty
-            ev_eq_before[ne] = eq
-            ev_eq_after[ne] = eq
-            ne += 1
+            said = R_TARGET_LONG if tgt > 0 else (R_TARGET_SHORT if tgt < 0 else R_TARGET_FLAT)
+            ne = _event(ev, ne, i, SIGNAL, said, c, 0.0, qty, qty, eq, eq, 0.0)
             wish = tgt
             gate = 0
             gate_reason = 0
@@ -296,15 +330,20 @@ def simulate_kernel(
                 gate = CLIP if direction != 0 else BLOCK
                 gate_reason = R_SHORT_NOT_ALLOWED
             if gate != 0:
-                ev_bar[ne] = i
-                ev_action[ne] = gate
-                ev_reason[ne] = gate_reason
-                ev_price[ne] = c
-                ev_pos_before[ne] = qty
-                ev_pos_after[ne] = qty
-                ev_eq_before[ne] = eq
-                ev_eq_after[ne] = eq
-                ne += 1
+                ne = _event(
+                    ev,
+                    ne,
+                    i,
+                    gate,
+                    gate_reason,
+                    c,
+                    0.0,
+                    qty,
+                    qty,
+                    eq,
+                    eq,
+                    0.0,
+                )
             already = pending and pending_target == wish
             if wish != direction and not already:
                 pending = True
@@ -315,50 +354,59 @@ def simulate_kernel(
                     pending_reason = R_REVERSE
                 else:
                     pending_reason = R_ENTER_LONG if wish > 0 else R_ENTER_SHORT
-                ev_bar[ne] = i
-                ev_action[ne] = ORDER
-                ev_reason[ne] = pending_reason
-                ev_price[ne] = c
-                ev_qty[ne] = 0.0
-                ev_pos_before[ne] = qty
-                ev_pos_after[ne] = qty
-                ev_eq_before[ne] = eq
-                ev_eq_after[ne] = eq
-                ne += 1
+                ne = _event(
+                    ev,
+                    ne,
+                    i,
+                    ORDER,
+                    pending_reason,
+                    c,
+                    0.0,
+                    qty,
+                    qty,
+                    eq,
+                    eq,
+                    0.0,
+                )
         prev_target = tgt
 
     if pending and n > 0:
-        ev_bar[ne] = n - 1
-        ev_action[ne] = EXPIRE
-        ev_reason[ne] = R_END_OF_DATA
-        ev_price[ne] = close[n - 1]
-        ev_pos_before[ne] = qty
-        ev_pos_after[ne] = qty
-        ev_eq_before[ne] = last_close_equity
-        ev_eq_after[ne] = last_close_equity
-        ne += 1
+        ne = _event(
+            ev,
+            ne,
+            n - 1,
+            EXPIRE,
+            R_END_OF_DATA,
+            close[n - 1],
+            0.0,
+            qty,
+            qty,
+            last_close_equity,
+            last_close_equity,
+            0.0,
+        )
 
     events = (
-        ev_bar[:ne],
-        ev_action[:ne],
-        ev_reason[:ne],
-        ev_price[:ne],
-        ev_qty[:ne],
-        ev_pos_before[:ne],
-        ev_pos_after[:ne],
-        ev_eq_before[:ne],
-        ev_eq_after[:ne],
-        ev_fee[:ne],
+        ev[0][:ne],
+        ev[1][:ne],
+        ev[2][:ne],
+        ev[3][:ne],
+        ev[4][:ne],
+        ev[5][:ne],
+        ev[6][:ne],
+        ev[7][:ne],
+        ev[8][:ne],
+        ev[9][:ne],
     )
     trades = (
-        tr_entry_bar[:nt],
-        tr_exit_bar[:nt],
-        tr_dir[:nt],
-        tr_qty[:nt],
-        tr_entry_price[:nt],
-        tr_exit_price[:nt],
-        tr_entry_fee[:nt],
-        tr_exit_fee[:nt],
-        tr_exit_reason[:nt],
+        tr[0][:nt],
+        tr[1][:nt],
+        tr[2][:nt],
+        tr[3][:nt],
+        tr[4][:nt],
+        tr[5][:nt],
+        tr[6][:nt],
+        tr[7][:nt],
+        tr[8][:nt],
     )
     return equity, position, events, trades, ambiguous, halt_bar
