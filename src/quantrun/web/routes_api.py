@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from quantrun.api import inspect_file, list_strategies, open_run
@@ -17,37 +17,18 @@ from quantrun.runs.jobs import QUEUED, SUCCEEDED, store_upload
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
-from quantrun.web.views import Context, decisions_page, job_detail, runs_index
+from quantrun.web.queries import context, runs_listing
+from quantrun.web.views import decisions_page, job_detail
 
 router = APIRouter(prefix="/api/v1")
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
+_ctx = context
 
 
 @router.get("/runs", summary="List runs (and jobs in flight)")
-def get_runs(
-    request: Request,
-    symbol: str | None = None,
-    strategy: str | None = None,
-    status: str | None = None,
-    sort: str = "created",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
-    return runs_index(
-        _ctx(request),
-        symbol=symbol,
-        strategy=strategy,
-        status=status,
-        sort=sort,
-        descending=order == "desc",
-        page=page,
-        size=size,
-    )
+def get_runs(listing: Annotated[dict[str, Any], Depends(runs_listing)]) -> dict[str, Any]:
+    return listing
 
 
 @router.get("/runs/{run_id}", summary="A run's manifest and metrics")

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from quantrun.errors import QuantrunError
 from quantrun.web.problems import problem_body
-from quantrun.web.views import Context, job_detail, new_run_form, run_detail, runs_index
+from quantrun.web.queries import context, runs_listing
+from quantrun.web.views import job_detail, new_run_form, run_detail
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -152,9 +153,7 @@ templates.env.filters.update(
 templates.env.globals["query_with"] = query_with
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
+_ctx = context
 
 
 def render(request: Request, template: str, data: dict[str, Any], status: int = 200) -> Response:
@@ -182,26 +181,9 @@ def home() -> RedirectResponse:
 
 @router.get("/runs")
 def runs_page(
-    request: Request,
-    symbol: str | None = None,
-    strategy: str | None = None,
-    status: str | None = None,
-    sort: str = "created",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    request: Request, listing: Annotated[dict[str, Any], Depends(runs_listing)]
 ) -> Response:
-    data = runs_index(
-        _ctx(request),
-        symbol=symbol,
-        strategy=strategy,
-        status=status,
-        sort=sort,
-        descending=order == "desc",
-        page=page,
-        size=size,
-    )
-    return render(request, "runs.html", data)
+    return render(request, "runs.html", listing)
 
 
 @router.get("/runs/new")
