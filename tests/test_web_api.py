@@ -495,12 +495,15 @@ def test_health_live_and_ready(settings: Settings) -> None:
         assert client.get("/api/v1/health/live").json() == {"status": "ok"}
         ready = client.get("/api/v1/health/ready")
         assert ready.status_code == 200
+        # A read-only server runs no worker: nothing may execute jobs queued by another.
         assert ready.json() == {
             "status": "ready",
-            "worker_alive": True,
+            "worker_alive": False,
             "run_creation_enabled": False,
         }
-    with open_client(settings, start_worker=False) as client:
+    with open_client(creation_on(settings)) as client:
+        assert client.get("/api/v1/health/ready").json()["worker_alive"] is True
+    with open_client(creation_on(settings), start_worker=False) as client:
         assert client.get("/api/v1/health/ready").json()["worker_alive"] is False
 
 

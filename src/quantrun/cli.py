@@ -743,7 +743,20 @@ def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json:
     result: DemoResult = run_demo(settings, Path(directory))
     if as_json:
         _emit_json(result.to_dict())
-        return
+    else:
+        _echo_demo(result, settings)
+    if serve:
+        from quantrun.web.server import run_server
+
+        served = settings.model_copy(update={"enable_run_creation": True})
+        click.echo(
+            f"web UI     http://127.0.0.1:{port}/runs/{result.run.run_id}  (Ctrl-C stops it)",
+            err=as_json,
+        )
+        run_server(served, host="127.0.0.1", port=port)
+
+
+def _echo_demo(result: DemoResult, settings: Settings) -> None:
     run = result.run
     summary = run.manifest["summary"]
     click.echo(f"demo CSV   {result.csv_path}")
@@ -760,12 +773,6 @@ def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json:
     click.echo(f"  quantrun runs show {run.run_id[:12]} --runs-root {root}")
     click.echo(f"  quantrun runs list --runs-root {root}")
     click.echo(f"  quantrun data inspect {result.csv_path}")
-    if serve:
-        from quantrun.web.server import run_server
-
-        served = settings.model_copy(update={"enable_run_creation": True})
-        click.echo(f"web UI     http://127.0.0.1:{port}/runs/{run.run_id}  (Ctrl-C stops it)")
-        run_server(served, host="127.0.0.1", port=port)
 
 
 def _echo_summary(q: dict[str, Any]) -> None:

@@ -34,6 +34,16 @@ log = get_logger(__name__)
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$")
 
 
+def check_symbol(symbol: str) -> None:
+    """Refuse a symbol that is not 1-32 plain characters."""
+    if not _SYMBOL.match(symbol):
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            f"invalid symbol {symbol[:40]!r}",
+            hint="Use 1-32 letters, digits or . _ : / - (e.g. BTCUSDT, ES.F, EUR/USD).",
+        )
+
+
 @dataclass(frozen=True)
 class IngestRequest:
     """What to read and how. ``paths`` are concatenated in order."""
@@ -49,12 +59,8 @@ class IngestRequest:
     def checked(self) -> tuple[Timeframe, ValidationOptions]:
         if not self.paths:
             raise error(ErrorCode.USAGE_INVALID_OPTION, "no input file given")
-        if self.symbol is not None and not _SYMBOL.match(self.symbol):
-            raise error(
-                ErrorCode.USAGE_INVALID_OPTION,
-                f"invalid symbol {self.symbol!r}",
-                hint="Use 1-32 letters, digits or . _ : / - (e.g. BTCUSDT, ES.F, EUR/USD).",
-            )
+        if self.symbol is not None:
+            check_symbol(self.symbol)
         if self.timezone is not None:
             check_timezone(self.timezone)
         tf = Timeframe.parse(self.timeframe)

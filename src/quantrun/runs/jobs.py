@@ -230,6 +230,7 @@ class JobStore:
                             state=FAILED,
                             error=failure.to_dict(),
                             finished_at=_now(self.clock),
+                            stage=None,
                         )
                         interrupted.append(job["job_id"])
             except Timeout:

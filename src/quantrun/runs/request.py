@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from quantrun.data.dialect import Format
+from quantrun.data.ingest import check_symbol
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.timestamps import check_timezone
 from quantrun.engine.risk import (
@@ -71,6 +72,7 @@ class RunCreateRequest(BaseModel):
                 ErrorCode.RESAMPLE_DOWNWARD,
                 f"cannot run on {timeframe.name} bars from {base.name} data",
             )
+        check_symbol(self.symbol)
         get(self.strategy)
         params = parse_params(self.strategy, self.params)
         if self.risk_config is not None:

@@ -49,7 +49,10 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
         Registry(settings.runs_root, settings.artifacts_root).recover()
         worker = Worker(settings)
         app.state.worker = worker
-        if start_worker:
+        # Without run creation there is nothing to work on: a read-only server never executes
+        # jobs that another server queued in the same RUNS_ROOT.
+        start_worker_here = start_worker and settings.enable_run_creation
+        if start_worker_here:
             worker.start()
         else:
             worker.store.recover()
@@ -59,7 +62,7 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
             yield
         finally:
             app.state.ready = False
-            if start_worker:
+            if start_worker_here:
                 worker.stop()
             log.info("service.stopped")
 
