@@ -186,7 +186,7 @@ def test_internal_errors_never_show_a_traceback(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal path /opt/x")
 
-    monkeypatch.setattr("quantrun.cli.ingest_file", boom)
+    monkeypatch.setattr("quantrun.cli.data.ingest_file", boom)
     result = runner.invoke(main, ["data", "ingest", str(write_csv(minute_rows(2)))])
     assert result.exit_code == 1
     assert "error[INTERNAL]" in result.stderr

@@ -1,0 +1,365 @@
+"""`quantrun strategies|runs|registry ...`: strategies, runs and the registry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from quantrun.api import (
+    check_registry,
+    create_run,
+    list_runs,
+    list_strategies,
+    open_run,
+    rebuild_registry,
+    verify_run,
+)
+from quantrun.cli.base import (
+    _emit_json,
+    _num,
+    _pct,
+    _settings,
+    handles_errors,
+    json_option,
+    main,
+    runs_root_option,
+)
+from quantrun.data.dialect import Format
+from quantrun.data.timeframe import TIMEFRAMES
+from quantrun.errors import ErrorCode, error
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise error(
+                ErrorCode.STRATEGY_PARAMS_INVALID,
+                f"--param {item!r} is not name=value",
+            )
+        params[name.strip()] = value.strip()
+    return params
+
+
+@main.group()
+def strategies() -> None:
+    """The registered strategies."""
+
+
+@strategies.command("list")
+@json_option
+@handles_errors
+def strategies_list(as_json: bool) -> None:
+    """List strategies with their parameters, defaults and ranges."""
+    rows = list_strategies()
+    if as_json:
+        _emit_json({"strategies": rows})
+        return
+    for row in rows:
+        click.echo(f"{row['id']} (v{row['version']}): {row['description']}")
+        for p in row["params"]:
+            bounds = ""
+            if p["minimum"] is not None or p["maximum"] is not None:
+                low = "(" if p.get("exclusive_minimum") else "["
+                high = ")" if p.get("exclusive_maximum") else "]"
+                bounds = f"{low}{p['minimum']}, {p['maximum']}{high}"
+            click.echo(f"    {p['name']:<8} {p['type']:<8} default {p['default']!s:<6} {bounds}")
+            if p["description"]:
+                click.echo(f"             {p['description']}")
+
+
+@main.group()
+def runs() -> None:
+    """Create, list, show and verify runs."""
+
+
+@runs.command("create")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--symbol", required=True, help="Instrument name, e.g. BTCUSDT.")
+@click.option(
+    "--timeframe",
+    type=click.Choice(list(TIMEFRAMES)),
+    default="15m",
+    show_default=True,
+    help="Bar length the strategy runs on (resampled from the data).",
+)
+@click.option("--strategy", required=True, help="Strategy id (see `quantrun strategies list`).")
+@click.option("--param", "params", multiple=True, help="Strategy parameter name=value (repeat).")
+@click.option("--risk", default=None, help="Risk level: conservative, moderate, aggressive.")
+@click.option("--risk-file", type=click.Path(dir_okay=False), default=None, help="JSON risk file.")
+@click.option("--commission-bps", type=float, default=None, help="Commission per fill (bps).")
+@click.option("--slippage-bps", type=float, default=None, help="Slippage per fill (bps).")
+@click.option("--cash", type=float, default=None, help="Initial cash (default 10000).")
+@click.option("--start", default=None, help="First bar included, ISO-8601 with offset.")
+@click.option("--end", default=None, help="Bars opening at or after this are excluded.")
+@click.option(
+    "--base-timeframe",
+    type=click.Choice(list(TIMEFRAMES)),
+    default="1m",
+    show_default=True,
+    help="The file's own bar length.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in Format]),
+    default="auto",
+    show_default=True,
+    help="CSV dialect.",
+)
+@click.option("--timezone", default=None, help="IANA zone of naive timestamps, recorded.")
+@click.option("--sort", is_flag=True, help="Sort rows by time (repair, recorded).")
+@click.option("--drop-exact-duplicates", is_flag=True, help="Drop exact repeats (recorded).")
+@runs_root_option
+@json_option
+@handles_errors
+def runs_create(
+    paths: tuple[str, ...],
+    symbol: str,
+    timeframe: str,
+    strategy: str,
+    params: tuple[str, ...],
+    risk: str | None,
+    risk_file: str | None,
+    commission_bps: float | None,
+    slippage_bps: float | None,
+    cash: float | None,
+    start: str | None,
+    end: str | None,
+    base_timeframe: str,
+    fmt: str,
+    timezone: str | None,
+    sort: bool,
+    drop_exact_duplicates: bool,
+    runs_root: str | None,
+    as_json: bool,
+) -> None:
+    """Ingest CSV file(s), simulate a strategy and publish the run under RUNS_ROOT."""
+    settings = _settings(runs_root)
+    if risk is not None and risk_file is not None:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, "give --risk or --risk-file, not both")
+    with _Progress(enabled=not as_json) as progress:
+        result = create_run(
+            list(paths),
+            symbol=symbol,
+            strategy=strategy,
+            timeframe=timeframe,
+            params=_parse_params(params),
+            risk=None if risk_file else (risk or "moderate"),
+            risk_file=risk_file,
+            commission_bps=commission_bps,
+            slippage_bps=slippage_bps,
+            cash=cash,
+            start=start,
+            end=end,
+            base_timeframe=base_timeframe,
+            format=fmt,
+            timezone=timezone,
+            sort=sort,
+            drop_exact_duplicates=drop_exact_duplicates,
+            settings=settings,
+            progress=progress,
+        )
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    click.echo(result.run_id)
+    verb = "created" if result.created else "already existed (nothing rewritten)"
+    summary = result.manifest["summary"]
+    click.echo(f"  run      {verb}")
+    click.echo(f"  path     {result.path}")
+    click.echo(
+        f"  bars     {summary['bars']:,} of {result.manifest['identity']['timeframe']}  "
+        f"{summary['first_bar']} → {summary['last_bar']}"
+    )
+    click.echo(
+        f"  result   total return {_pct(summary['total_return'])}, "
+        f"max drawdown {_pct(summary['max_drawdown'])}, sharpe {_num(summary['sharpe'])}, "
+        f"{summary['trades']} trade(s)"
+    )
+
+
+class _Progress:
+    """A rich progress line on a terminal for long runs; silent otherwise."""
+
+    STAGES = ("ingest", "resample", "simulate", "metrics", "write")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if self.enabled:
+            from rich.progress import Progress
+
+            self._progress = Progress(transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=len(self.STAGES))
+        return self.update
+
+    def update(self, stage: str) -> None:
+        if self._progress is not None:
+            done = self.STAGES.index(stage) if stage in self.STAGES else 0
+            self._progress.update(self._task, completed=done, description=stage)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@runs.command("list")
+@click.option("--strategy", default=None, help="Only runs of this strategy.")
+@click.option("--symbol", default=None, help="Only runs of this symbol.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N runs.")
+@runs_root_option
+@json_option
+@handles_errors
+def runs_list(
+    strategy: str | None,
+    symbol: str | None,
+    limit: int | None,
+    runs_root: str | None,
+    as_json: bool,
+) -> None:
+    """List registered runs, newest first."""
+    settings = _settings(runs_root)
+    rows = list_runs(settings, strategy=strategy, symbol=symbol, limit=limit)
+    if as_json:
+        _emit_json({"runs": rows})
+        return
+    if not rows:
+        click.echo(f"no runs under {settings.runs_root}")
+        return
+    for row in rows:
+        s = row["summary"]
+        flag = " (read-only)" if row.get("read_only") else ""
+        click.echo(
+            f"{row['run_id'][:16]}  {row.get('created_at') or '-':<20} {row['symbol']:<10} "
+            f"{row['timeframe']:>4} {row['strategy']:<20} {_pct(s['total_return']):>9} "
+            f"{s['trades']!s:>5} trades{flag}"
+        )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@runs_root_option
+@json_option
+@handles_errors
+def runs_show(run_id: str, runs_root: str | None, as_json: bool) -> None:
+    """Show a run's manifest summary and metrics."""
+    view = open_run(run_id, _settings(runs_root))
+    if as_json:
+        _emit_json({"manifest": view.manifest, "metrics": view.metrics})
+        return
+    m = view.manifest
+    ident = m["identity"]
+    click.echo(f"run {view.run_id}{' (read-only)' if view.read_only else ''}")
+    click.echo(f"  symbol    {ident['symbol']}  timeframe {ident['timeframe']}")
+    click.echo(
+        f"  strategy  {ident['strategy']['id']} v{ident['strategy']['version']} "
+        f"{json.dumps(ident['strategy']['params'], sort_keys=True)}"
+    )
+    click.echo(
+        f"  risk      {m['risk']['level'] or 'custom'} {json.dumps(ident['risk'], sort_keys=True)}"
+    )
+    click.echo(
+        f"  dataset   {ident['dataset_id'][:16]}  "
+        f"{m['dataset']['first_bar']} → {m['dataset']['last_bar']} ({m['dataset']['rows']:,} rows)"
+    )
+    click.echo("  metrics")
+    for metric_id, metric in view.metrics.items():
+        value = metric["value"]
+        text = (
+            "n/a" if value is None else (f"{value:.6g}" if isinstance(value, float) else str(value))
+        )
+        click.echo(f"    {metric_id:<24} {text:>14} {metric['unit']}")
+    click.echo(f"  artifacts {', '.join(a['name'] for a in m['artifacts'])}")
+
+
+@runs.command("verify")
+@click.argument("run_id")
+@click.option("--rerun", is_flag=True, help="Also rebuild in a temporary root and compare bytes.")
+@runs_root_option
+@json_option
+@handles_errors
+def runs_verify(run_id: str, rerun: bool, runs_root: str | None, as_json: bool) -> None:
+    """Re-hash every artifact against the manifest (exit 3 when one differs)."""
+    report = verify_run(run_id, _settings(runs_root), rerun=rerun)
+    failure = None
+    if not report.ok:
+        failure = error(
+            ErrorCode.RUN_VERIFY_FAILED, "; ".join(report.problems + report.rerun_differences)
+        )
+    if as_json:
+        _emit_json(report.to_dict() | ({"error": failure.to_dict()} if failure else {}))
+    else:
+        for problem in report.problems + report.rerun_differences:
+            click.echo(f"  differs: {problem}")
+        checked = "artifacts re-hashed" + (", rebuilt and compared byte for byte" if rerun else "")
+        click.echo(f"{report.run_id[:16]}: {'ok' if report.ok else 'FAILED'} ({checked})")
+    if failure is not None:
+        if not as_json:
+            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
+            click.echo(f"  hint: {failure.hint}", err=True)
+        sys.exit(failure.exit_code)
+
+
+@main.group()
+def registry() -> None:
+    """Check or rebuild RUNS_ROOT/index.json."""
+
+
+@registry.command("check")
+@runs_root_option
+@json_option
+@handles_errors
+def registry_check(runs_root: str | None, as_json: bool) -> None:
+    """Recover the index if needed, then verify every listed run (exit 3 if one fails)."""
+    report = check_registry(_settings(runs_root))
+    if as_json:
+        _emit_json(report)
+    else:
+        rec = report["recovery"]
+        click.echo(f"{report['runs']} run(s), index generation {report['generation']}")
+        if rec["rebuilt_index"]:
+            click.echo(f"  index rebuilt ({rec['rebuild_reason']})")
+        for key in ("added", "dropped", "cleared_staging"):
+            if rec[key]:
+                click.echo(f"  {key}: {', '.join(rec[key])}")
+        for item in rec["quarantined"]:
+            click.echo(f"  quarantined {item['run_id'][:16]}: {item['reason']}")
+        for run_id, problems in report["failing"].items():
+            click.echo(f"  FAILED {run_id[:16]}: {'; '.join(problems)}")
+        click.echo("ok" if report["ok"] else "problems found")
+    if not report["ok"]:
+        failure = error(
+            ErrorCode.RUN_VERIFY_FAILED,
+            f"{len(report['failing'])} run(s) do not verify against their manifests",
+        )
+        if not as_json:
+            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
+            click.echo(f"  hint: {failure.hint}", err=True)
+        sys.exit(failure.exit_code)
+
+
+@registry.command("rebuild")
+@runs_root_option
+@json_option
+@handles_errors
+def registry_rebuild(runs_root: str | None, as_json: bool) -> None:
+    """Rebuild index.json from the run folders' manifests."""
+    report = rebuild_registry(_settings(runs_root))
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    click.echo("index rebuilt")
+    for item in report.quarantined:
+        click.echo(f"  quarantined {item['run_id'][:16]}: {item['reason']}")
+    if report.dropped:
+        click.echo(f"  dropped {len(report.dropped)} entr(ies) without a valid run folder")
