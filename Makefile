@@ -40,8 +40,9 @@ contracts:
 pytest:
 	$(BIN)/pytest -q
 
-bench: $(VENV)/.synced
-	$(BIN)/python benchmarks/bench_ingest.py
+# The benchmark suite against backtesting.py and vectorbt (benchmarks/README.md); it needs both
+# environments: quantrun's .venv and the peers' .venv-bench (its rules are further down).
+bench: bench-suite
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo .pytest_cache .mypy_cache .ruff_cache
@@ -67,3 +68,14 @@ parity: $(BENCH_VENV)/.synced
 
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py
+
+.PHONY: bench-suite bench-quick bench-ingest
+
+bench-suite: $(VENV)/.synced $(BENCH_VENV)/.synced
+	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py
+
+bench-quick: $(VENV)/.synced $(BENCH_VENV)/.synced
+	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py --quick
+
+bench-ingest: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_ingest.py

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from itertools import starmap
+from operator import itemgetter
 from typing import Any
 
 
@@ -35,8 +37,8 @@ def canonical_bytes(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def canonical_file_bytes(value: Any) -> bytes:
-    """Indented canonical JSON with a final newline, used for artifacts people read."""
+def _reference_file_bytes(value: Any) -> bytes:
+    """The standard library's rendering that :func:`canonical_file_bytes` reproduces."""
     _check_finite(value)
     text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")
@@ -49,3 +51,107 @@ def sha256_hex(data: bytes) -> str:
 def canonical_hash(value: Any) -> str:
     """sha256 of the compact canonical JSON of ``value``."""
     return sha256_hex(canonical_bytes(value))
+
+
+# -- canonical JSON files, fast ----------------------------------------------------------
+# The reference rendering goes through the standard library's pure-Python encoder (the C one
+# does no indentation), about 1 µs per value: seconds for a 1m run's timeline or a registry of
+# 10,000 runs. :func:`canonical_file_bytes` builds the very same text column by column.
+
+_encode_str = json.encoder.encode_basestring  # ensure_ascii=False, as canonical_file_bytes
+_float_text = float.__repr__
+_int_text = int.__repr__
+_INDENT = "  "
+
+
+class _Unusual(Exception):
+    """A value the fast path does not handle exactly like the standard encoder."""
+
+
+def canonical_file_bytes(value: Any) -> bytes:
+    """Byte for byte what :func:`_reference_file_bytes` returns (sorted
+    keys, two-space indent, shortest-repr floats, UTF-8, final newline), built faster: lists of
+    floats, strings and same-keyed dicts are encoded a column at a time. Anything unusual
+    (non-finite floats, non-string keys, unknown types) goes to the reference rendering itself,
+    so errors are its errors too."""
+    try:
+        text = _encode(value, 0)
+    except (_Unusual, RecursionError):
+        return _reference_file_bytes(value)
+    return (text + "\n").encode("utf-8")
+
+
+def _encode(value: Any, level: int) -> str:
+    """One value's JSON text at indentation ``level`` (its first line is not indented)."""
+    if isinstance(value, str):
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return _int_text(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Unusual
+        return _float_text(value)
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        inner = "\n" + _INDENT * (level + 1)
+        items = _encode_column(list(value), level + 1)
+        return "[" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        keys = sorted(_checked_keys(value))
+        inner = "\n" + _INDENT * (level + 1)
+        # The values as a column: an index's thousands of same-shaped entries go columnar too.
+        texts = _encode_column([value[k] for k in keys], level + 1)
+        items = [_encode_str(k) + ": " + text for k, text in zip(keys, texts, strict=True)]
+        return "{" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "}"
+    raise _Unusual
+
+
+def _checked_keys(mapping: dict[Any, Any]) -> list[str]:
+    keys = list(mapping)
+    if not all(type(k) is str for k in keys):
+        raise _Unusual
+    return keys
+
+
+def _encode_column(values: list[Any], level: int) -> list[str]:
+    """The JSON text of each of ``values``, all at indentation ``level``."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return _finite(list(map(_float_text, values)))
+    if kinds == {str}:
+        return list(map(_encode_str, values))
+    if kinds == {int}:
+        return list(map(_int_text, values))
+    if kinds == {float, type(None)}:
+        return _finite(["null" if v is None else _float_text(v) for v in values])
+    if kinds == {dict} and len(values) > 1:
+        keys = _checked_keys(values[0])
+        key_set = set(keys)
+        if keys and all(v.keys() == key_set for v in values):
+            return _encode_records(values, sorted(keys), level)
+    return [_encode(v, level) for v in values]
+
+
+def _finite(texts: list[str]) -> list[str]:
+    """``texts`` of floats, refused if one is NaN or infinite (``repr`` spells those so)."""
+    if "nan" in texts or "inf" in texts or "-inf" in texts:
+        raise _Unusual
+    return texts
+
+
+def _encode_records(rows: list[dict[str, Any]], keys: list[str], level: int) -> list[str]:
+    """Dicts that share one key set: each key's values are encoded as a column."""
+    inner = "\n" + _INDENT * (level + 1)
+    columns = [_encode_column(list(map(itemgetter(k), rows)), level + 1) for k in keys]
+    fields = [_encode_str(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys]
+    template = "{{" + inner + ("," + inner).join(fields) + "\n" + _INDENT * level + "}}"
+    return list(starmap(template.format, zip(*columns, strict=True)))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from quantrun.data.timeframe import BASE_TIMEFRAME, Timeframe
@@ -131,7 +132,40 @@ def resample(
             f"data_end {data_end} is before the end of the last bar ({rows_end})",
         )
     bucket = ((pl.col("ts") - target.origin) // target.micros) * target.micros + target.origin
-    out = (
+    out = _one_row_per_bucket(frame, target)
+    if out is None:
+        out = _aggregate(frame, bucket)
+    out = out.with_columns(partial=pl.col("bar_count") < expected)
+    dropped = 0
+    last_open = int(out["ts"][-1])
+    if data_end < last_open + target.micros:
+        dropped = int(out["bar_count"][-1])
+        out = out.slice(0, out.height - 1)
+    partial = int(out["partial"].sum())
+    return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end)
+
+
+_AGGREGATED = ["ts", "open", "high", "low", "close", "volume", "bar_count"]
+
+
+def _one_row_per_bucket(frame: pl.DataFrame, target: Timeframe) -> pl.DataFrame | None:
+    """The group-by's result when it would be the identity, else None.
+
+    When the rows already sit on the target grid, strictly ascending, and hold no nulls, every
+    row is a bucket of its own and first/max/min/last/sum of one value is that value: the
+    group-by (about 0.3 s per million rows) would hand the rows back unchanged. This is the
+    case of a run on the data's own timeframe (1m bars from a 1m file).
+    """
+    if frame["ts"].dtype != pl.Int64 or any(frame[c].null_count() for c in _AGGREGATED):
+        return None
+    ts = frame["ts"].to_numpy()
+    if ((ts - target.origin) % target.micros).any() or not bool((np.diff(ts) > 0).all()):
+        return None
+    return frame.select(*_AGGREGATED[:-1], pl.col("bar_count").cast(pl.Int64))
+
+
+def _aggregate(frame: pl.DataFrame, bucket: pl.Expr) -> pl.DataFrame:
+    return (
         frame.lazy()
         .with_columns(bucket.alias("_bucket"))
         .group_by("_bucket", maintain_order=True)
@@ -144,13 +178,5 @@ def resample(
             pl.col("bar_count").sum().cast(pl.Int64),
         )
         .rename({"_bucket": "ts"})
-        .with_columns(partial=pl.col("bar_count") < expected)
         .collect()
     )
-    dropped = 0
-    last_open = int(out["ts"][-1])
-    if data_end < last_open + target.micros:
-        dropped = int(out["bar_count"][-1])
-        out = out.slice(0, out.height - 1)
-    partial = int(out["partial"].sum())
-    return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from quantrun.data.quality import iso
 from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
 from quantrun.data.store import QUALITY_FILE, DatasetStore
 from quantrun.durable import fsync_dir, write_bytes
-from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate
+from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate, warm_up
 from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
 from quantrun.metrics import compute_metrics
@@ -142,6 +143,9 @@ def create_run(
     switch.check()
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
+    # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
+    # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
+    _in_background(warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs)
 
     progress("ingest")
     ingested = ingest(
@@ -187,15 +191,32 @@ def create_run(
         ambiguous_bars=sim.ambiguous_bars,
     )
     progress("write")
-    files = _artifact_bytes(ingested, settings, bars, sim, metrics)
-    manifest = _manifest(run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files)
-    switch.check()  # again just before the commit point: a switch thrown mid-run still holds
-    created = _publish(settings.runs_root, registry, run_id, files, manifest)
+    try:
+        with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
+            files = _write_artifacts(work, ingested, settings, bars, sim, metrics)
+            manifest = _manifest(
+                run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files
+            )
+            switch.check()  # again just before the commit point: a switch thrown mid-run holds
+            created = _publish(work, registry, run_id, manifest)
+    except OSError as exc:
+        raise error(
+            ErrorCode.STORAGE_FAILED,
+            f"could not publish run {run_id[:12]}: {exc.strerror or type(exc).__name__}",
+        ) from None
     registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
     log.info(
         "build.done", run_id=run_id, created=created, bars=bars.height, trades=sim.trades.height
     )
     return RunResult(run_id, created, final, manifest)
+
+
+def _in_background(func: Callable[..., object], *args: Any) -> None:
+    """Start ``func(*args)`` on a thread and never wait for it: best effort only. Its result
+    and any error are dropped (the real work, done later, raises its own errors)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-warm-up")
+    pool.submit(func, *args)
+    pool.shutdown(wait=False)
 
 
 def _labels(request: RunCreateRequest) -> list[str]:
@@ -208,25 +229,72 @@ def _stamp(clock: Clock) -> str:
     return clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _artifact_bytes(
+#: Artifacts whose bytes polars encodes (outside the GIL), with the encoder for each: the
+#: two largest go to a worker thread, one after the other; the others are done here.
+_Encoder = Callable[[pl.DataFrame, SimulationResult], bytes]
+_ON_WORKER: dict[str, _Encoder] = {
+    "decision_records.jsonl": lambda bars, sim: art.decision_records_bytes(sim.records),
+    "bars.parquet": lambda bars, sim: art.parquet_bytes(bars),
+}
+_ON_CALLER: dict[str, _Encoder] = {
+    "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim)),
+    "trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades),
+}
+
+
+def _write_artifacts(
+    folder: Path,
     ingested: IngestResult,
     settings: Settings,
     bars: pl.DataFrame,
     sim: SimulationResult,
     metrics: dict[str, Any],
-) -> dict[str, bytes]:
+) -> dict[str, ArtifactFile]:
+    """Encode every artifact and write it (fsynced) into ``folder``; return each one's size and
+    sha256. A worker thread encodes and writes the two largest files (polars and the disk work
+    outside the GIL) while this thread builds the JSON artifacts and then the smaller frames:
+    on two cores the two halves overlap. A file's bytes are dropped once written and the two
+    largest never coexist, which bounds peak memory. Every write has finished when this
+    returns (or raised its failure)."""
     quality = (
         DatasetStore(settings.runs_root).path_of(ingested.dataset_id) / QUALITY_FILE
     ).read_bytes()
-    return {
-        "decision_records.jsonl": art.decision_records_bytes(sim.records),
-        "metrics.json": art.json_bytes({"schema_version": 1, "metrics": metrics}),
-        "timeline.json": art.json_bytes(art.timeline(sim)),
-        "data_quality.json": quality,
-        "trades.csv": art.trades_csv_bytes(sim.trades),
-        "bars.parquet": art.parquet_bytes(bars),
-        "series.parquet": art.parquet_bytes(art.series_frame(sim)),
-    }
+    done: dict[str, Future[ArtifactFile]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-write") as pool:
+        for name, encode in _ON_WORKER.items():
+            done[name] = pool.submit(_encode_and_write, folder / name, encode, bars, sim)
+        written = {"data_quality.json": _write_file(folder / QUALITY_FILE, quality)}
+        metrics_file = art.json_bytes({"schema_version": 1, "metrics": metrics})
+        written["metrics.json"] = _write_file(folder / "metrics.json", metrics_file)
+        timeline = art.json_bytes(art.timeline(sim))
+        written["timeline.json"] = _write_file(folder / "timeline.json", timeline)
+        del timeline
+        for name, encode in _ON_CALLER.items():
+            written[name] = _encode_and_write(folder / name, encode, bars, sim)
+    written |= {name: future.result() for name, future in done.items()}
+    return {name: written[name] for name in art.ARTIFACT_NAMES if name in written}
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """What the manifest records of a written artifact."""
+
+    bytes: int
+    sha256: str
+
+
+def _write_file(path: Path, data: bytes) -> ArtifactFile:
+    write_bytes(path, data)
+    return ArtifactFile(len(data), sha256_hex(data))
+
+
+def _encode_and_write(
+    path: Path,
+    encode: _Encoder,
+    bars: pl.DataFrame,
+    sim: SimulationResult,
+) -> ArtifactFile:
+    return _write_file(path, encode(bars, sim))
 
 
 def _manifest(
@@ -238,7 +306,7 @@ def _manifest(
     bars: pl.DataFrame,
     sim: SimulationResult,
     metrics: dict[str, Any],
-    files: dict[str, bytes],
+    files: dict[str, ArtifactFile],
 ) -> dict[str, Any]:
     request = resolved.request
     quality = ingested.quality
@@ -289,8 +357,8 @@ def _manifest(
         "artifacts": [
             {
                 "name": name,
-                "bytes": len(files[name]),
-                "sha256": sha256_hex(files[name]),
+                "bytes": files[name].bytes,
+                "sha256": files[name].sha256,
                 "schema_version": art.SPECS[name].schema_version,
                 "media_type": art.SPECS[name].media_type,
             }
@@ -300,32 +368,18 @@ def _manifest(
     }
 
 
-def _publish(
-    runs_root: Path,
-    registry: Registry,
-    run_id: str,
-    files: dict[str, bytes],
-    manifest: dict[str, Any],
-) -> bool:
-    """Stage, fsync, rename into place. False when another creator published it first."""
+def _publish(work: Path, registry: Registry, run_id: str, manifest: dict[str, Any]) -> bool:
+    """Write the manifest last, fsync, rename the staged folder into place (the commit point).
+    False when another creator published the same run first."""
     final = registry.runs_dir / run_id
+    write_bytes(work / MANIFEST_FILE, art.json_bytes(manifest))
+    fsync_dir(work)
+    registry.runs_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with staging_dir(runs_root, f"run-{run_id[:16]}") as work:
-            for name, data in files.items():
-                write_bytes(work / name, data)
-            write_bytes(work / MANIFEST_FILE, art.json_bytes(manifest))
-            fsync_dir(work)
-            registry.runs_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                work.rename(final)
-            except OSError:
-                if (final / MANIFEST_FILE).is_file():
-                    return False
-                raise
-            fsync_dir(registry.runs_dir)
-            return True
-    except OSError as exc:
-        raise error(
-            ErrorCode.STORAGE_FAILED,
-            f"could not publish run {run_id[:12]}: {exc.strerror or type(exc).__name__}",
-        ) from None
+        work.rename(final)
+    except OSError:
+        if (final / MANIFEST_FILE).is_file():
+            return False
+        raise
+    fsync_dir(registry.runs_dir)
+    return True

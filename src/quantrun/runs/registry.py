@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +188,8 @@ class Registry:
             current = self._read_index()
             recovered = current is None
             if current is None:
-                self._recover_locked(RecoveryReport())
+                # The caller just published (or verified) this run: no need to re-hash it.
+                self._recover_locked(RecoveryReport(), trusted={run_id: entry})
                 current = self.index()
             if run_id in current["runs"] and not recovered:
                 return False
@@ -226,7 +228,11 @@ class Registry:
             self._recover_locked(report)
         return report
 
-    def _recover_locked(self, report: RecoveryReport) -> None:
+    def _recover_locked(
+        self, report: RecoveryReport, trusted: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        """``trusted``: run id -> index entry of runs the caller has just published or
+        verified; their folders are listed without re-hashing every artifact."""
         report.cleared_staging = clear_stale(self.root)
         current = self._read_index()
         folders = self._run_folders()
@@ -244,13 +250,17 @@ class Registry:
             if run_id in runs and not report.rebuilt_index:
                 continue
             folder = self.runs_dir / run_id
-            try:
-                manifest = verify_run_folder(folder, expected_run_id=run_id)
-            except ManifestProblem as problem:
-                self._quarantine(folder, str(problem), report)
-                continue
             created = previous.get(run_id, {}).get("created_at")
-            runs[run_id] = index_entry(manifest, created_at=created or _mtime_iso(folder))
+            if trusted is not None and run_id in trusted:
+                entry = dict(trusted[run_id], created_at=created or _mtime_iso(folder))
+            else:
+                try:
+                    manifest = verify_run_folder(folder, expected_run_id=run_id)
+                except ManifestProblem as problem:
+                    self._quarantine(folder, str(problem), report)
+                    continue
+                entry = index_entry(manifest, created_at=created or _mtime_iso(folder))
+            runs[run_id] = entry
             if not report.rebuilt_index:
                 report.added.append(run_id)
         for run_id in list(runs):
@@ -266,9 +276,11 @@ class Registry:
         if not self.runs_dir.is_dir():
             return set()
         found = set()
-        for entry in self.runs_dir.iterdir():
-            if is_run_id(entry.name) and entry.is_dir():
-                found.add(entry.name)
+        # scandir: is_dir() comes from the directory entry, not one stat() per run folder.
+        with os.scandir(self.runs_dir) as entries:
+            for entry in entries:
+                if is_run_id(entry.name) and entry.is_dir():
+                    found.add(entry.name)
         return found
 
     def _quarantine(self, folder: Path, reason: str, report: RecoveryReport) -> None:
