@@ -159,7 +159,9 @@ class LiveServer:
             try:
                 with urllib.request.urlopen(self.url + "/api/v1/health/ready", timeout=2) as r:
                     body = json.loads(r.read())
-                if body.get("status") == "ready" and body.get("worker_alive"):
+                # A server without run creation runs no worker; one with it must have one.
+                wanted = bool(body.get("run_creation_enabled"))
+                if body.get("status") == "ready" and bool(body.get("worker_alive")) == wanted:
                     return
                 last = repr(body)
             except (OSError, ValueError) as exc:
