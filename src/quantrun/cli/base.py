@@ -40,6 +40,15 @@ def _fail(exc: QuantrunError, as_json: bool) -> None:
     sys.exit(exc.exit_code)
 
 
+def exit_after_report(failure: QuantrunError, as_json: bool) -> None:
+    """Exit with ``failure``'s status after a report was printed (with --json the report
+    carries the error object; otherwise the error line and hint go to stderr)."""
+    if not as_json:
+        click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
+        click.echo(f"  hint: {failure.hint}", err=True)
+    sys.exit(failure.exit_code)
+
+
 def handles_errors(func: F) -> F:
     """Translate every failure into the documented code, message, hint and exit status."""
 

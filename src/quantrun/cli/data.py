@@ -17,6 +17,7 @@ from quantrun.cli.base import (
     _emit_json,
     _input_options,
     _settings,
+    exit_after_report,
     handles_errors,
     json_option,
     main,
@@ -136,10 +137,7 @@ def data_inspect(
             click.echo(f"dataset id (if ingested): {report['dataset_id']}")
             _echo_summary(quality_summary(report["quality"]))
     if failure is not None:
-        if not as_json:
-            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
-            click.echo(f"  hint: {failure.hint}", err=True)
-        sys.exit(failure.exit_code)
+        exit_after_report(failure, as_json)
 
 
 @data.command("list")

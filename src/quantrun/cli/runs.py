@@ -23,6 +23,7 @@ from quantrun.cli.base import (
     _num,
     _pct,
     _settings,
+    exit_after_report,
     handles_errors,
     json_option,
     main,
@@ -304,10 +305,7 @@ def runs_verify(run_id: str, rerun: bool, runs_root: str | None, as_json: bool) 
         checked = "artifacts re-hashed" + (", rebuilt and compared byte for byte" if rerun else "")
         click.echo(f"{report.run_id[:16]}: {'ok' if report.ok else 'FAILED'} ({checked})")
     if failure is not None:
-        if not as_json:
-            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
-            click.echo(f"  hint: {failure.hint}", err=True)
-        sys.exit(failure.exit_code)
+        exit_after_report(failure, as_json)
 
 
 @main.group()
@@ -342,10 +340,7 @@ def registry_check(runs_root: str | None, as_json: bool) -> None:
             ErrorCode.RUN_VERIFY_FAILED,
             f"{len(report['failing'])} run(s) do not verify against their manifests",
         )
-        if not as_json:
-            click.echo(f"error[{failure.code}]: {failure.detail}", err=True)
-            click.echo(f"  hint: {failure.hint}", err=True)
-        sys.exit(failure.exit_code)
+        exit_after_report(failure, as_json)
 
 
 @registry.command("rebuild")
