@@ -29,6 +29,7 @@ from quantrun.data.ingest import (
     ingest,
     inspect,
     quality_summary,
+    refused_report,
 )
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
@@ -140,6 +141,7 @@ __all__ = [
     "open_run",
     "quality_summary",
     "rebuild_registry",
+    "refused_report",
     "run_demo",
     "set_killswitch",
     "verify_run",

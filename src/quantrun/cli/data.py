@@ -11,6 +11,7 @@ from quantrun.api import (
     inspect_file,
     list_datasets,
     quality_summary,
+    refused_report,
 )
 from quantrun.cli.base import (
     _echo_summary,
@@ -97,17 +98,7 @@ def data_inspect(
         if not as_json:
             raise
         # The same shape as a row-level failure: the file as a whole was refused.
-        _emit_json(
-            {
-                "valid": False,
-                "dataset_id": None,
-                "sources": [],
-                "timestamp_kinds": [],
-                "checks": [],
-                "quality": None,
-                "error": exc.to_dict(),
-            }
-        )
+        _emit_json(refused_report(exc))
         sys.exit(exc.exit_code)
     report = inspection.to_dict()
     failure = inspection.error

@@ -129,6 +129,20 @@ class IngestResult:
         }
 
 
+def refused_report(exc: QuantrunError) -> dict[str, Any]:
+    """The :meth:`Inspection.to_dict` shape for an input refused as a whole (not found, binary,
+    wrong encoding, missing column, a limit): no rows were checked."""
+    return {
+        "valid": False,
+        "dataset_id": None,
+        "sources": [],
+        "timestamp_kinds": [],
+        "checks": [],
+        "quality": None,
+        "error": exc.to_dict(),
+    }
+
+
 def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The few numbers people look at first."""
     return {

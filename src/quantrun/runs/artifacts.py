@@ -95,7 +95,7 @@ def series_frame(sim: SimulationResult) -> pl.DataFrame:
     )
 
 
-def _decimate(values: np.ndarray, max_points: int) -> np.ndarray:
+def decimate(values: np.ndarray, max_points: int) -> np.ndarray:
     """Indices keeping each chunk's min and max (so peaks and troughs survive), sorted."""
     n = values.size
     if n <= max_points:
@@ -127,7 +127,7 @@ def _iso_list(micros: np.ndarray) -> list[str]:
 
 
 def timeline(sim: SimulationResult) -> dict[str, Any]:
-    keep = _decimate(sim.equity, TIMELINE_MAX_POINTS)
+    keep = decimate(sim.equity, TIMELINE_MAX_POINTS)
     chosen = sim.records.filter(pl.col("action").is_in(_TIMELINE_ACTIONS)).select(
         pl.col("seq"),
         pl.col("ts"),

@@ -64,6 +64,24 @@ class StoredUpload:
     filename: str
 
 
+def copy_limited(stream: IO[bytes], out: IO[bytes], limit: int, digest: Any | None = None) -> int:
+    """Copy ``stream`` to ``out`` in chunks, refusing (LIMIT_INPUT_SIZE) as soon as more than
+    ``limit`` bytes have arrived; optionally feed ``digest``. Returns the byte count."""
+    size = 0
+    while chunk := stream.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise error(
+                ErrorCode.LIMIT_INPUT_SIZE,
+                f"upload is larger than the limit of {limit:,} bytes",
+                extra={"limit": limit},
+            )
+        if digest is not None:
+            digest.update(chunk)
+        out.write(chunk)
+    return size
+
+
 def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> StoredUpload:
     """Stream an upload to ``uploads/<sha256>.csv`` without holding it in memory.
 
@@ -74,19 +92,9 @@ def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> Stored
     uploads.mkdir(parents=True, exist_ok=True)
     tmp = uploads / f".upload-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
-    size = 0
     try:
         with tmp.open("xb") as out:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if size > settings.max_input_bytes:
-                    raise error(
-                        ErrorCode.LIMIT_INPUT_SIZE,
-                        f"upload is larger than the limit of {settings.max_input_bytes:,} bytes",
-                        extra={"limit": settings.max_input_bytes},
-                    )
-                digest.update(chunk)
-                out.write(chunk)
+            size = copy_limited(stream, out, settings.max_input_bytes, digest)
             out.flush()
             os.fsync(out.fileno())
         sha = digest.hexdigest()

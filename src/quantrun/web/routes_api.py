@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from quantrun.api import inspect_file, list_strategies, open_run
-from quantrun.errors import ErrorCode, error
-from quantrun.runs.jobs import QUEUED, SUCCEEDED, store_upload
+from quantrun.api import inspect_file, list_strategies, open_run, refused_report
+from quantrun.data.dialect import Format
+from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.runs.jobs import QUEUED, SUCCEEDED, copy_limited, store_upload
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
@@ -118,8 +119,6 @@ def post_run(
         raise error(ErrorCode.LIMIT_QUEUE_FULL, f"{queued} jobs are already queued")
     if not file.filename and file.size in (None, 0):
         raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
-    from quantrun.data.dialect import Format
-
     try:
         fmt = Format(format)
     except ValueError:
@@ -175,15 +174,7 @@ def post_inspect(
     with tempfile.TemporaryDirectory(prefix="quantrun-preview-") as tmp:
         path = Path(tmp) / name
         with path.open("wb") as out:
-            size = 0
-            while chunk := file.file.read(1 << 20):
-                size += len(chunk)
-                if size > settings.max_input_bytes:
-                    raise error(
-                        ErrorCode.LIMIT_INPUT_SIZE,
-                        f"upload is larger than the limit of {settings.max_input_bytes:,} bytes",
-                    )
-                out.write(chunk)
+            copy_limited(file.file, out, settings.max_input_bytes)
         try:
             report = inspect_file(
                 settings,
@@ -194,20 +185,8 @@ def post_inspect(
                 sort=sort,
                 drop_exact_duplicates=drop_exact_duplicates,
             ).to_dict()
-        except Exception as exc:
-            from quantrun.errors import QuantrunError
-
-            if not isinstance(exc, QuantrunError):
-                raise
-            report = {
-                "valid": False,
-                "dataset_id": None,
-                "sources": [],
-                "timestamp_kinds": [],
-                "checks": [],
-                "quality": None,
-                "error": exc.to_dict(),
-            }
+        except QuantrunError as exc:
+            report = refused_report(exc)
     for source in report["sources"]:
         source["path"] = name
     return report

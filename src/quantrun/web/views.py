@@ -6,17 +6,16 @@ from the core API; templates only format what these return.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
 from quantrun.metrics import METRICS
+from quantrun.runs.artifacts import decimate
 from quantrun.runs.jobs import JobStore
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.reader import RunView
@@ -200,7 +199,7 @@ def _chart(view: RunView) -> dict[str, Any]:
         "exit_ts", "exit_price", "exit_reason"
     )
     series = view.series()
-    keep = _decimate_index(series["equity"].to_numpy(), CHART_MAX_BARS)
+    keep = decimate(series["equity"].to_numpy(), CHART_MAX_BARS)
     picked = series[keep]
     return {
         "bars": {
@@ -229,21 +228,6 @@ def _chart(view: RunView) -> dict[str, Any]:
             "drawdown": picked["drawdown"].to_list(),
         },
     }
-
-
-def _decimate_index(values: np.ndarray, max_points: int) -> list[int]:
-    n = values.size
-    if n <= max_points:
-        return list(range(n))
-    chunks = max_points // 2
-    edges = np.linspace(0, n, chunks + 1).astype(np.int64)
-    keep = {0, n - 1}
-    for lo, hi in itertools.pairwise(edges):
-        if hi > lo:
-            part = values[lo:hi]
-            keep.add(int(lo + np.argmin(part)))
-            keep.add(int(lo + np.argmax(part)))
-    return sorted(keep)
 
 
 def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
