@@ -87,38 +87,56 @@ runs_root_option = click.option(
 )
 
 
-def _input_options(func: F) -> F:
-    options = [
-        click.argument("paths", nargs=-1, required=True, type=click.Path()),
-        click.option("--symbol", default=None, help="Instrument name, e.g. BTCUSDT."),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice([f.value for f in Format]),
-            default="auto",
-            show_default=True,
-            help="CSV dialect: a generic header CSV or a Binance kline export.",
-        ),
-        click.option(
-            "--timeframe",
-            type=click.Choice(list(TIMEFRAMES)),
-            default="1m",
-            show_default=True,
-            help="The file's own bar length (coarser bases can only be resampled upward).",
-        ),
-        click.option("--timezone", default=None, help="IANA zone of naive timestamps, recorded."),
-        click.option("--sort", is_flag=True, help="Sort rows by time (repair, recorded)."),
-        click.option(
-            "--drop-exact-duplicates",
-            is_flag=True,
-            help="Drop rows repeated exactly (repair, recorded).",
-        ),
-        runs_root_option,
-        json_option,
-    ]
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _dialect_options(func: F) -> F:
+    """How to read the input files: the same flags for `data ingest|inspect` and `runs create`."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice([f.value for f in Format]),
+                default="auto",
+                show_default=True,
+                help="CSV dialect: a generic header CSV or a Binance kline export.",
+            ),
+            click.option(
+                "--timezone", default=None, help="IANA zone of naive timestamps, recorded."
+            ),
+            click.option("--sort", is_flag=True, help="Sort rows by time (repair, recorded)."),
+            click.option(
+                "--drop-exact-duplicates",
+                is_flag=True,
+                help="Drop rows repeated exactly (repair, recorded).",
+            ),
+        ],
+    )
+
+
+def _input_options(func: F) -> F:
+    return _apply(
+        func,
+        [
+            click.argument("paths", nargs=-1, required=True, type=click.Path()),
+            click.option("--symbol", default=None, help="Instrument name, e.g. BTCUSDT."),
+            click.option(
+                "--timeframe",
+                type=click.Choice(list(TIMEFRAMES)),
+                default="1m",
+                show_default=True,
+                help="The file's own bar length (coarser bases can only be resampled upward).",
+            ),
+            _dialect_options,
+            runs_root_option,
+            json_option,
+        ],
+    )
 
 
 class _Group(click.Group):

@@ -19,6 +19,7 @@ from quantrun.api import (
     verify_run,
 )
 from quantrun.cli.base import (
+    _dialect_options,
     _emit_json,
     _num,
     _pct,
@@ -29,7 +30,6 @@ from quantrun.cli.base import (
     main,
     runs_root_option,
 )
-from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.errors import ErrorCode, error
 
@@ -105,17 +105,7 @@ def runs() -> None:
     show_default=True,
     help="The file's own bar length.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice([f.value for f in Format]),
-    default="auto",
-    show_default=True,
-    help="CSV dialect.",
-)
-@click.option("--timezone", default=None, help="IANA zone of naive timestamps, recorded.")
-@click.option("--sort", is_flag=True, help="Sort rows by time (repair, recorded).")
-@click.option("--drop-exact-duplicates", is_flag=True, help="Drop exact repeats (recorded).")
+@_dialect_options
 @runs_root_option
 @json_option
 @handles_errors
