@@ -41,12 +41,11 @@ from quantrun.engine.kernel import simulate_kernel
 from quantrun.engine.records import decode_records, decode_trades
 from quantrun.strategies.base import Signals
 from quantrun.strategies.registry import get, parse_params
+from walk import SEED, random_walk
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
 GOAL_RATIO = 3.0
-SEED = 20_240_101
-START_US = 1_599_999_960_000_000  # on the minute grid
 STRATEGY = "sma_crossover"
 PARAMS = {"fast": 10, "slow": 30}
 RISK = RiskConfig(
@@ -101,20 +100,6 @@ def bare_loop(
             pending = True
             want = wish
     return equity, entries
-
-
-def random_walk(rows: int) -> pl.DataFrame:
-    """Canonical 1m bars: a seeded log random walk on a 4-decimal grid, valid OHLC."""
-    rng = np.random.default_rng(SEED)
-    close = np.round(100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, rows))), 4)
-    open_ = np.concatenate(([100.0], close[:-1]))
-    wick = np.exp(np.abs(rng.normal(0.0, 5e-4, (2, rows))))
-    high = np.round(np.maximum(open_, close) * wick[0], 4)
-    low = np.round(np.minimum(open_, close) / wick[1], 4)
-    volume = np.round(rng.exponential(25.0, rows), 4)
-    ts = START_US + 60_000_000 * np.arange(rows, dtype=np.int64)
-    frame = {"ts": ts, "open": open_, "high": high, "low": low, "close": close}
-    return pl.DataFrame(frame | {"volume": volume})
 
 
 class Inputs:

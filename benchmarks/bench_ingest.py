@@ -28,16 +28,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from walk import SEED, random_walk
+
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
 GOAL_RATIO = 2.5
-SEED = 20_240_101
-START_MS = 1_599_999_960_000  # a multiple of 60_000: every bar sits on the minute grid
 GENERATOR_VERSION = 1
 
 # Child programs get argv[1] = CSV path, argv[2] = a fresh empty RUNS_ROOT. They time only the
@@ -86,19 +85,9 @@ def _sha256(path: Path) -> str:
 
 
 def _bars(rows: int) -> pl.DataFrame:
-    """Deterministic 1-minute bars: a log random walk, OHLC consistent, volume >= 0."""
-    rng = np.random.default_rng(SEED)
-    close = np.round(100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, rows))), 4)
-    open_ = np.concatenate(([100.0], close[:-1]))
-    wick = np.exp(np.abs(rng.normal(0.0, 5e-4, (2, rows))))
-    # Rounding is monotone and open/close are already on the 4-decimal grid, so this holds:
-    # low <= min(open, close) <= max(open, close) <= high.
-    high = np.round(np.maximum(open_, close) * wick[0], 4)
-    low = np.round(np.minimum(open_, close) / wick[1], 4)
-    volume = np.round(rng.exponential(25.0, rows), 4)
-    timestamp = START_MS + 60_000 * np.arange(rows, dtype=np.int64)
-    frame = {"timestamp": timestamp, "open": open_, "high": high, "low": low, "close": close}
-    return pl.DataFrame(frame | {"volume": volume})
+    """The shared random walk with epoch-millisecond timestamps, as an exchange writes them."""
+    walk = random_walk(rows)
+    return walk.select((pl.col("ts") // 1000).alias("timestamp"), pl.exclude("ts"))
 
 
 def ensure_csv(rows: int) -> Path:

@@ -505,9 +505,10 @@ def parity(rows: int) -> dict[str, Any]:
     comparison), on 1m bars and on the same bars resampled to 15m."""
     import parity_backtesting as pb
     from quantrun.data import resample
+    from walk import random_walk
 
     peers = pb.load_peers()
-    walk = pb.random_walk(rows)
+    walk = random_walk(rows)
     out: dict[str, Any] = {"rows": rows}
     for name, bars in (("1m", walk), ("15m", resample(walk, "15m").bars)):
         close = bars["close"].to_numpy()

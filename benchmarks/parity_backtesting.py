@@ -47,12 +47,11 @@ from quantrun.data import IngestRequest, inspect, resample
 from quantrun.engine import Costs, RiskConfig, simulate
 from quantrun.settings import Settings
 from quantrun.strategies.base import crosses_above
+from walk import SEED, random_walk
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
 REAL_FILE = HERE.parent.parent / "shared" / "data" / "real" / "DOTUSDT-1m-2025-11.csv"
-SEED = 20_240_101
-START_US = 1_599_999_960_000_000  # on the minute grid
 FAST, SLOW = 10, 30
 CASH = 10_000.0
 COMMISSION = 0.001  # 10 bps, both tools, charged on every fill
@@ -101,20 +100,6 @@ def load_peers() -> Peers:
 
 
 # --- the bars ------------------------------------------------------------------------------
-
-
-def random_walk(rows: int) -> pl.DataFrame:
-    """Canonical 1m bars: a seeded log random walk on a 4-decimal grid, valid OHLC."""
-    rng = np.random.default_rng(SEED)
-    close = np.round(100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, rows))), 4)
-    open_ = np.concatenate(([100.0], close[:-1]))
-    wick = np.exp(np.abs(rng.normal(0.0, 5e-4, (2, rows))))
-    high = np.round(np.maximum(open_, close) * wick[0], 4)
-    low = np.round(np.minimum(open_, close) / wick[1], 4)
-    volume = np.round(rng.exponential(25.0, rows), 4)
-    ts = START_US + 60_000_000 * np.arange(rows, dtype=np.int64)
-    frame = {"ts": ts, "open": open_, "high": high, "low": low, "close": close}
-    return pl.DataFrame(frame | {"volume": volume})
 
 
 def real_bars(path: Path) -> pl.DataFrame:
