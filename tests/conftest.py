@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def tree(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+#: Lock files a build takes before it reads its input (docs/settings.md, build slots): they
+#: coordinate processes and hold no data, so a refused build may leave them.
+SLOT_LOCKS = re.compile(r"^control(/build-slots(/slot-\d+\.lock)?)?$")
+
+
+def written(root: Path) -> list[str]:
+    """``tree(root)`` without the build-slot lock files: what a refused build must not leave."""
+    return [p for p in tree(root) if not SLOT_LOCKS.match(p)]

@@ -269,7 +269,8 @@ def create(csv: Path, root: Path, fast: int = 5, slow: int = 20) -> dict[str, An
         strategy=STRATEGY,
         params={"fast": fast, "slow": slow},
         timeframe=TIMEFRAME,
-        settings=Settings(runs_root=root),
+        # The races test the registry, so every creator must get a build slot at once.
+        settings=Settings(runs_root=root, max_concurrent_jobs=64),
     )
     return {"run_id": result.run_id, "created": result.created}
 

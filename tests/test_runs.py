@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from conftest import CsvWriter, minute_rows, tree
+from conftest import CsvWriter, minute_rows, tree, written
 from quantrun.api import RunResult, create_run, list_runs, open_run, verify_run
 from quantrun.cli import main
 from quantrun.data.demo import write_demo_csv
@@ -169,7 +169,7 @@ def test_invalid_csv_writes_nothing(write_csv: CsvWriter, settings: Settings) ->
     with pytest.raises(QuantrunError) as caught:
         _create(write_csv(rows), settings, symbol="X")
     assert caught.value.code == ErrorCode.CSV_NEGATIVE_VOLUME
-    assert tree(settings.runs_root) == []
+    assert written(settings.runs_root) == []
 
 
 def test_open_run_gives_frames(demo_csv: Path, settings: Settings) -> None:

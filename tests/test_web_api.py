@@ -31,6 +31,8 @@ from quantrun.web import create_app, views
 from quantrun.web.problems import PROBLEM_MEDIA_TYPE
 
 JOB_TIMEOUT = 45.0
+# The Host the service answers to by default (TestClient would send "testserver").
+BASE_URL = "http://127.0.0.1"
 SMA_PARAMS = {"fast": 5, "slow": 20}
 
 Client = TestClient
@@ -58,7 +60,7 @@ def _hygiene(settings: Settings) -> Hook:
 @contextlib.contextmanager
 def open_client(settings: Settings, *, start_worker: bool = True) -> Iterator[Client]:
     """A client with the app's lifespan (recovery, worker) running, and the hygiene hook on."""
-    with TestClient(create_app(settings, start_worker=start_worker)) as client:
+    with TestClient(create_app(settings, start_worker=start_worker), base_url=BASE_URL) as client:
         client.event_hooks["response"].append(_hygiene(settings))
         yield client
 
@@ -488,7 +490,8 @@ def test_inspect_previews_and_writes_nothing(settings: Settings, demo_csv: bytes
 
 
 def test_health_live_and_ready(settings: Settings) -> None:
-    with contextlib.closing(TestClient(create_app(settings))) as not_started:  # no lifespan
+    not_started_app = create_app(settings)  # entered without its lifespan: never "ready"
+    with contextlib.closing(TestClient(not_started_app, base_url=BASE_URL)) as not_started:
         assert not_started.get("/api/v1/health/live").json() == {"status": "ok"}
         assert not_started.get("/api/v1/health/ready").status_code == 503
     with open_client(settings) as client:
@@ -496,15 +499,20 @@ def test_health_live_and_ready(settings: Settings) -> None:
         ready = client.get("/api/v1/health/ready")
         assert ready.status_code == 200
         # A read-only server runs no worker: nothing may execute jobs queued by another.
-        assert ready.json() == {
-            "status": "ready",
-            "worker_alive": False,
-            "run_creation_enabled": False,
+        body = ready.json()
+        assert body["status"] == "ready" and body["run_creation_enabled"] is False
+        assert body["checks"]["worker"] == {
+            "ok": True,
+            "detail": "not needed (read-only)",
+            "alive": False,
         }
     with open_client(creation_on(settings)) as client:
-        assert client.get("/api/v1/health/ready").json()["worker_alive"] is True
+        assert client.get("/api/v1/health/ready").json()["checks"]["worker"]["alive"] is True
     with open_client(creation_on(settings), start_worker=False) as client:
-        assert client.get("/api/v1/health/ready").json()["worker_alive"] is False
+        # Creation on without a worker: jobs would queue forever, so the service is not ready.
+        not_ready = client.get("/api/v1/health/ready")
+        assert not_ready.status_code == 503 and not_ready.json()["status"] == "not_ready"
+        assert not_ready.json()["checks"]["worker"]["ok"] is False
 
 
 # --- restarts -------------------------------------------------------------------------------
@@ -745,7 +753,7 @@ def test_kill_switch_refuses_post_and_explains_on_the_pages(tmp_path: Path) -> N
 
     settings = Settings(runs_root=tmp_path / "root", enable_run_creation=True)
     set_killswitch(True, "exchange outage", settings, actor="ops")
-    with TestClient(create_app(settings, start_worker=False)) as client:
+    with TestClient(create_app(settings, start_worker=False), base_url=BASE_URL) as client:
         csv = write_demo_csv(tmp_path / "demo.csv", days=1)
         with csv.open("rb") as handle:
             refused = client.post(

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -80,9 +80,10 @@ def free_port() -> int:
         return port
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTRUN_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
     return env
 
 
@@ -100,9 +101,13 @@ class LiveServer:
         enable_run_creation: bool = False,
         port: int | None = None,
         log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``env``: extra variables for the server (e.g. ``QUANTRUN_RATE_LIMIT_PER_MINUTE``),
+        set after the developer's ``QUANTRUN_*`` ones are removed."""
         self.runs_root = runs_root
         self.enable_run_creation = enable_run_creation
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.log_path = log_path or runs_root.parent / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -134,7 +139,7 @@ class LiveServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
-                env=_server_env(),
+                env=_server_env(self.env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -159,9 +164,8 @@ class LiveServer:
             try:
                 with urllib.request.urlopen(self.url + "/api/v1/health/ready", timeout=2) as r:
                     body = json.loads(r.read())
-                # A server without run creation runs no worker; one with it must have one.
-                wanted = bool(body.get("run_creation_enabled"))
-                if body.get("status") == "ready" and bool(body.get("worker_alive")) == wanted:
+                # Ready includes "a worker runs when creation is on" (checks.worker).
+                if body.get("status") == "ready" and body.get("ready") is True:
                     return
                 last = repr(body)
             except (OSError, ValueError) as exc:

@@ -80,6 +80,13 @@ class ErrorCode(enum.StrEnum):
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
+    LIMIT_LINE_LENGTH = "LIMIT_LINE_LENGTH"
+    LIMIT_COLUMNS = "LIMIT_COLUMNS"
+    LIMIT_CONCURRENT_BUILDS = "LIMIT_CONCURRENT_BUILDS"
+    LIMIT_RATE = "LIMIT_RATE"
+    # web hardening
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
+    CSRF_REJECTED = "CSRF_REJECTED"
     # storage / lookups
     DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
     STORAGE_FAILED = "STORAGE_FAILED"
@@ -477,6 +484,53 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             413,
             "Too many rows",
             "Trim the file, or raise QUANTRUN_MAX_ROWS if this machine can take it.",
+        ),
+        _spec(
+            E.LIMIT_LINE_LENGTH,
+            _L,
+            413,
+            "A line is too long",
+            "No OHLCV row is this long: the file is probably not a bar CSV, or its line ends "
+            "are missing. Check the file; QUANTRUN_MAX_LINE_BYTES sets the limit.",
+        ),
+        _spec(
+            E.LIMIT_COLUMNS,
+            _L,
+            413,
+            "Too many columns",
+            "An OHLCV file needs a handful of columns; drop the extra ones or check the "
+            "delimiter. QUANTRUN_MAX_COLUMNS sets the limit.",
+        ),
+        _spec(
+            E.LIMIT_CONCURRENT_BUILDS,
+            _L,
+            503,
+            "Too many runs are being built at once",
+            "Wait for a build to finish and try again, or raise QUANTRUN_MAX_CONCURRENT_JOBS.",
+        ),
+        _spec(
+            E.LIMIT_RATE,
+            _L,
+            429,
+            "Too many run requests from this client",
+            "Wait for the number of seconds in the Retry-After header, then try again; "
+            "QUANTRUN_RATE_LIMIT_PER_MINUTE sets the rate.",
+        ),
+        _spec(
+            E.HOST_NOT_ALLOWED,
+            _U,
+            400,
+            "Host not allowed",
+            "Open the service by one of its allowed host names (127.0.0.1 or localhost by "
+            "default); QUANTRUN_ALLOWED_HOSTS adds more.",
+        ),
+        _spec(
+            E.CSRF_REJECTED,
+            _L,
+            403,
+            "Cross-site request refused",
+            "Submit from quantrun's own pages. Scripts may call the API directly; a browser "
+            "page on another origin cannot.",
         ),
         _spec(
             E.DATASET_NOT_FOUND,

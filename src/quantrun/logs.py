@@ -14,6 +14,8 @@ from typing import Any, TextIO
 import structlog
 
 _PROCESSORS: list[Any] = [
+    # Ids bound for the current request or job (structlog.contextvars.bound_contextvars).
+    structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.processors.JSONRenderer(sort_keys=True),

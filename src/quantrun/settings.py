@@ -48,23 +48,58 @@ class Settings(BaseModel):
         gt=0,
         description="Most data rows accepted in one ingest (default 20,000,000).",
     )
+    max_line_bytes: int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Longest line accepted in an input file, in bytes (default 1 MiB).",
+    )
+    max_columns: int = Field(
+        default=256,
+        gt=0,
+        description="Most columns accepted in an input file (default 256).",
+    )
     enable_run_creation: bool = Field(
         default=False,
         description="Whether the web service accepts new runs (POST /api/v1/runs, /runs/new).",
     )
     max_concurrent_jobs: int = Field(
-        default=1, ge=1, le=64, description="Jobs the web worker runs at the same time."
+        default=2,
+        ge=1,
+        le=64,
+        description="Runs built at the same time in one RUNS_ROOT: CLI, API and web worker "
+        "together (the web worker also starts at most this many jobs).",
     )
     max_queued_jobs: int = Field(
         default=100,
         ge=1,
         description="Jobs that may wait in the queue before new ones are refused.",
     )
+    rate_limit_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Run-creation requests (POST) one client may make per minute; 0 = no limit.",
+    )
+    allowed_hosts: str = Field(
+        default="127.0.0.1,localhost,[::1]",
+        pattern=r"^[A-Za-z0-9.\-\[\]:*,]*$",
+        description="Comma-separated Host names the web service answers to (DNS-rebinding "
+        "defence); '*' allows any.",
+    )
+    min_free_disk_bytes: int = Field(
+        default=256 << 20,
+        ge=0,
+        description="Below this much free space on RUNS_ROOT, /health/ready answers 503.",
+    )
     log_level: str = Field(
         default="warning",
         pattern="^(debug|info|warning|error)$",
         description="Structured log level on stderr: debug, info, warning or error.",
     )
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """``allowed_hosts`` as lower-case names without ports."""
+        return tuple(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:

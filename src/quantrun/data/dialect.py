@@ -115,8 +115,10 @@ def detect_layout(first_line: str, requested: Format) -> Layout:
     if missing:
         raise error(
             ErrorCode.CSV_MISSING_COLUMN,
-            f"missing column(s) {', '.join(missing)}; header has: {', '.join(cells[:20])}"
-            + _delimiter_note(first_line),
+            f"missing column(s) {', '.join(missing)}; header has: "
+            f"{', '.join(_shown(c) for c in cells[:20])}{' …' if len(cells) > 20 else ''}"
+            + _delimiter_note(first_line)
+            + _line_end_note(first_line),
             lines=[1],
             extra={"missing": missing},
         )
@@ -130,6 +132,20 @@ def detect_layout(first_line: str, requested: Format) -> Layout:
         )
     fmt = Format.BINANCE if is_binance and requested != Format.GENERIC else Format.GENERIC
     return Layout(fmt, True, positions, tuple(cells))
+
+
+def _shown(cell: str, width: int = 40) -> str:
+    """A header cell as it may be shown to a person: control characters (a terminal escape
+    sequence in a hostile file) escaped, and cut to ``width`` characters."""
+    if not cell.isprintable():
+        cell = cell.encode("unicode_escape").decode("ascii")
+    return cell if len(cell) <= width else cell[: width - 1] + "…"
+
+
+def _line_end_note(line: str) -> str:
+    if "\r" in line:
+        return " (the lines seem to end in a bare CR, as on classic Mac OS; use LF or CRLF)"
+    return ""
 
 
 def _delimiter_note(line: str) -> str:

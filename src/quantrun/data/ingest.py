@@ -167,6 +167,8 @@ def _validated(request: IngestRequest, settings: Settings) -> tuple[Inspection, 
         format=request.format,
         max_bytes=settings.max_input_bytes,
         max_rows=settings.max_rows,
+        max_line_bytes=settings.max_line_bytes,
+        max_columns=settings.max_columns,
     )
     raw = source.read()
     validated = validate(raw, options)

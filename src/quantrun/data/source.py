@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 
 from quantrun.data.dialect import FIELDS, Format, Layout, detect_layout
 from quantrun.errors import ErrorCode, error, format_lines
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"MZ\x90\x00", "a Windows executable"),
     (b"PK\x03\x04", "a ZIP archive (or an .xlsx workbook)"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"PAR1", "a Parquet file"),
@@ -30,8 +37,18 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf", "a 7-Zip archive"),
     (b"SQLite format 3", "an SQLite database"),
 )
+#: Text that is not a CSV table: (how it starts, lower case with whitespace removed; what it is).
+_NOT_CSV: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"<!doctypehtml", b"<html", b"<head", b"<body"), "an HTML page"),
+    ((b"<?xml", b"<!--"), "an XML document"),
+    ((b'{"', b"{}", b"[{", b"[[", b'["', b"[]"), "JSON"),
+)
+_SPACE = re.compile(rb"\s+")
 _UTF8_BOM = b"\xef\xbb\xbf"
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 _NON_SPACE = re.compile(rb"\S")
+#: Bytes read at a time while measuring line lengths.
+_SCAN_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,8 @@ class CsvSource:
     format: Format = Format.AUTO
     max_bytes: int = 1 << 30
     max_rows: int = 20_000_000
+    max_line_bytes: int = 1 << 20
+    max_columns: int = 256
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "csv", "paths": list(self.paths), "format": str(self.format)}
@@ -108,7 +127,8 @@ class CsvSource:
         files: list[SourceFile] = []
         rows = 0
         for index, path in enumerate(self.paths):
-            frame, info = _read_one(path, index, self.format)
+            _check_line_lengths(path, self.max_line_bytes)
+            frame, info = _read_one(path, index, self.format, self.max_columns)
             rows += frame.height
             if rows > self.max_rows:
                 raise error(
@@ -130,8 +150,51 @@ class CsvSource:
         return p.stat().st_size
 
 
+def _check_line_lengths(path: str, limit: int) -> None:
+    """Refuse a file with a line longer than ``limit`` bytes, reading it a chunk at a time:
+    a file that is one enormous line is refused after about ``limit`` bytes, never loaded."""
+    name = Path(path).name
+    open_line = 0  # bytes of the line still open at the end of the previous chunk
+    line = 1  # its number
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_SCAN_CHUNK):
+            first = chunk.find(b"\n")
+            if first < 0:
+                open_line += len(chunk)
+                if open_line > limit:
+                    raise _line_too_long(name, line, limit)
+                continue
+            if open_line + first > limit:
+                raise _line_too_long(name, line, limit)
+            last = chunk.rfind(b"\n")
+            if last - first - 1 > limit:  # a whole line inside this chunk may be too long
+                ends = np.flatnonzero(np.frombuffer(chunk, np.uint8, last - first + 1, first) == 10)
+                over = np.flatnonzero(np.diff(ends) - 1 > limit)
+                if over.size:
+                    raise _line_too_long(name, line + int(over[0]) + 1, limit)
+            line += chunk.count(b"\n")
+            open_line = len(chunk) - last - 1
+            if open_line > limit:
+                raise _line_too_long(name, line, limit)
+
+
+def _line_too_long(name: str, line: int, limit: int) -> Exception:
+    return error(
+        ErrorCode.LIMIT_LINE_LENGTH,
+        f"{name!r}: line {line} is longer than {limit:,} bytes (the limit)",
+        lines=[line],
+        extra={"limit": limit},
+    )
+
+
 def _sniff_binary(data: bytes, name: str) -> None:
     head = data[:4096]
+    if head.startswith(_UTF32_BOMS):
+        raise error(
+            ErrorCode.INPUT_ENCODING,
+            f"{name!r} looks like UTF-32 text; quantrun reads UTF-8",
+            hint="Re-save the file as UTF-8 (iconv -f UTF-32 -t UTF-8 in.csv > out.csv).",
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
         len(head) >= 4 and (head[1:2] == b"\x00" or head[0:1] == b"\x00") and b"\x00" in head[:64]
     ):
@@ -148,6 +211,19 @@ def _sniff_binary(data: bytes, name: str) -> None:
         raise error(
             ErrorCode.INPUT_BINARY, f"{name!r} contains NUL bytes (line {line})", lines=[line]
         )
+
+
+def _sniff_not_csv(data: bytes, name: str) -> None:
+    head = _SPACE.sub(b"", data[:64]).lower()
+    for prefixes, what in _NOT_CSV:
+        if head.startswith(prefixes):
+            raise error(
+                ErrorCode.INPUT_BINARY,
+                f"{name!r} is {what}, not a CSV file",
+                lines=[1],
+                hint="Pass the CSV file itself; a page saved from a browser or an API's JSON "
+                "answer is not one.",
+            )
 
 
 def _check_utf8(data: bytes, name: str) -> None:
@@ -171,14 +247,16 @@ def _ragged_line(text: bytes, expected: int) -> int | None:
     return None
 
 
-def _read_one(path: str, index: int, fmt: Format) -> tuple[pl.DataFrame, SourceFile]:
+def _read_one(
+    path: str, index: int, fmt: Format, max_columns: int
+) -> tuple[pl.DataFrame, SourceFile]:
     name = Path(path).name
     data = Path(path).read_bytes()
     size = len(data)
     # Hash on a worker thread (hashlib releases the GIL) while polars parses the same bytes.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest_future = pool.submit(_sha256, data)
-        frame, layout = _read_checked(data, index, fmt, name)
+        frame, layout = _read_checked(data, index, fmt, name, max_columns)
         digest = digest_future.result()
     info = SourceFile(
         path=path,
@@ -196,19 +274,32 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_checked(data: bytes, index: int, fmt: Format, name: str) -> tuple[pl.DataFrame, Layout]:
+def _read_checked(
+    data: bytes, index: int, fmt: Format, name: str, max_columns: int
+) -> tuple[pl.DataFrame, Layout]:
     if not data or data.isspace():
         raise error(ErrorCode.INPUT_EMPTY, f"{name!r} is empty")
     _sniff_binary(data, name)
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
+        if not data or data.isspace():
+            raise error(ErrorCode.INPUT_EMPTY, f"{name!r} is empty (a byte-order mark only)")
     tail = data[-4096:]
     if tail[len(tail.rstrip()) :].count(b"\n") > 1:
         # Blank lines at the very end are how many exporters finish a file, not missing rows.
         data = data.rstrip() + b"\n"
     _check_utf8(data, name)
+    _sniff_not_csv(data, name)
     newline = data.find(b"\n")
     first_line = (data if newline < 0 else data[:newline]).decode("utf-8").rstrip("\r")
+    columns = first_line.count(",") + 1
+    if columns > max_columns:
+        raise error(
+            ErrorCode.LIMIT_COLUMNS,
+            f"{name!r} has {columns:,} columns; the limit is {max_columns:,}",
+            lines=[1],
+            extra={"columns": columns, "limit": max_columns},
+        )
     if not first_line.strip():
         raise error(
             ErrorCode.CSV_MALFORMED,

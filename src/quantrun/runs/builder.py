@@ -41,6 +41,7 @@ from quantrun.runs.manifest import (
 )
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
+from quantrun.runs.slots import BuildSlots
 from quantrun.settings import Settings
 from quantrun.staging import staging_dir
 from quantrun.version import __version__
@@ -136,13 +137,35 @@ def create_run(
     *,
     progress: Progress = _no_progress,
     clock: Clock = _utc_now,
+    slot_wait: float | None = 0.0,
 ) -> RunResult:
-    """Create (or find) the run ``request`` describes. See the module docstring."""
+    """Create (or find) the run ``request`` describes. See the module docstring.
+
+    At most ``settings.max_concurrent_jobs`` builds run at once per RUNS_ROOT; when all build
+    slots are busy this waits ``slot_wait`` seconds (None: as long as it takes), then refuses
+    with LIMIT_CONCURRENT_BUILDS.
+    """
     resolved = request.resolve()
     switch = KillSwitch(settings.runs_root)
     switch.check()
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
+    slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
+    with slots.hold(wait=slot_wait, on_wait=lambda: progress("waiting")):
+        switch.check()  # the switch may have been thrown while this build waited
+        log.info("build.started", strategy=request.strategy, symbol=request.symbol)
+        return _build(request, resolved, settings, registry, switch, progress, clock)
+
+
+def _build(
+    request: RunCreateRequest,
+    resolved: ResolvedRequest,
+    settings: Settings,
+    registry: Registry,
+    switch: KillSwitch,
+    progress: Progress,
+    clock: Clock,
+) -> RunResult:
     # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
     # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
     _in_background(warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
 from filelock import FileLock, Timeout
 
 from quantrun.canonical import canonical_file_bytes, canonical_hash
@@ -162,6 +163,7 @@ class JobStore:
         with self._guard():
             if self.path(job_id).exists():
                 return self.get(job_id), False
+            self.check_queue_room()
             now = _now(self.clock)
             job = {
                 "schema_version": JOB_SCHEMA_VERSION,
@@ -183,6 +185,19 @@ class JobStore:
             self._write(job)
         log.info("job.queued", job_id=job_id)
         return job, True
+
+    def check_queue_room(self) -> None:
+        """LIMIT_QUEUE_FULL when ``max_queued_jobs`` jobs are already waiting. ``submit`` and
+        ``retry`` check it under the jobs lock; an edge may also call it early, to refuse
+        before it stores an upload."""
+        queued = sum(1 for j in self.all() if j.get("state") == QUEUED)
+        limit = self.settings.max_queued_jobs
+        if queued >= limit:
+            raise error(
+                ErrorCode.LIMIT_QUEUE_FULL,
+                f"{queued} jobs are already queued (the limit is {limit})",
+                extra={"limit": limit},
+            )
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -206,6 +221,7 @@ class JobStore:
                     ErrorCode.JOB_NOT_RETRYABLE,
                     f"job {job_id[:12]} is {job['state']}; only failed jobs can be retried",
                 )
+            self.check_queue_room()
             job.update(state=QUEUED, error=None, stage=None, finished_at=None)
             job["updated_at"] = _now(self.clock)
             self._write(job)
@@ -251,6 +267,11 @@ class JobStore:
 def execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
     """Run one queued job to the end, in this process. Safe to call twice: a job that is not
     queued, or whose lock another worker holds, is left alone."""
+    with structlog.contextvars.bound_contextvars(job_id=job_id):
+        return _execute_job(settings, job_id)
+
+
+def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
     from quantrun.runs.builder import create_run
 
     store = JobStore(settings)
@@ -276,7 +297,8 @@ def execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
             store.update(job_id, stage=stage)
 
         try:
-            result = create_run(request, settings, progress=progress)
+            # A queued job waits for a build slot (a CLI build may hold one) instead of failing.
+            result = create_run(request, settings, progress=progress, slot_wait=None)
         except QuantrunError as exc:
             log.info("job.failed", job_id=job_id, code=str(exc.code))
             return store.update(

@@ -116,6 +116,12 @@ class Registry:
             return None
         return data
 
+    def index_state(self) -> str:
+        """``missing`` (no run yet), ``valid`` or ``invalid`` (recovery will rebuild it)."""
+        if not self.index_path.exists():
+            return "missing"
+        return "valid" if self._read_index() is not None else "invalid"
+
     def index(self) -> dict[str, Any]:
         """The current index (empty when there is none yet). Read without the lock: the
         index file is only ever replaced atomically."""

@@ -9,8 +9,7 @@ starts; ``app.state.ready`` turns true only after that.
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,10 @@ from quantrun.runs.worker import Worker
 from quantrun.settings import Settings
 from quantrun.version import __version__
 from quantrun.web import routes_api, routes_pages
-from quantrun.web.problems import problem_response, request_id
+from quantrun.web.guard import Guard
+from quantrun.web.problems import install_openapi, problem_response, request_id
+from quantrun.web.ratelimit import RateLimiter
+from quantrun.web.requestlog import RequestLog
 from quantrun.web.views import Context
 
 log = get_logger(__name__)
@@ -77,15 +79,13 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     )
     app.state.ctx = Context(settings)
     app.state.ready = False
+    install_openapi(app)  # errors documented as served: 400 problem+json, not 422
 
-    @app.middleware("http")
-    async def add_request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    # Outermost last: RequestLog (id + log line) wraps Guard (host, CSRF, rate, body size).
+    app.add_middleware(
+        Guard, settings=settings, limiter=RateLimiter(settings.rate_limit_per_minute)
+    )
+    app.add_middleware(RequestLog)
 
     @app.exception_handler(QuantrunError)
     async def on_quantrun_error(request: Request, exc: QuantrunError) -> Response:

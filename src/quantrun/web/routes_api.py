@@ -14,14 +14,26 @@ from fastapi.responses import JSONResponse, Response
 from quantrun.api import inspect_file, list_strategies, open_run, refused_report
 from quantrun.data.dialect import Format
 from quantrun.errors import ErrorCode, QuantrunError, error
-from quantrun.runs.jobs import QUEUED, SUCCEEDED, copy_limited, store_upload
+from quantrun.runs.artifacts import ARTIFACTS
+from quantrun.runs.health import readiness
+from quantrun.runs.jobs import SUCCEEDED, copy_limited, store_upload
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
+from quantrun.web.problems import problem_responses
 from quantrun.web.queries import context, runs_listing
 from quantrun.web.views import decisions_page, job_detail
 
-router = APIRouter(prefix="/api/v1")
+# Every request can be malformed (400, also request validation), too large (413) or hit a bug
+# (500); every POST also passes the cross-site check (403) and the rate limit (429) in guard.py.
+router = APIRouter(prefix="/api/v1", responses=problem_responses(400, 413, 500))
+POST_PROBLEMS = (403, 429)
+JSON_OBJECT: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+# The JSON artifacts are objects; the others (CSV, NDJSON, Parquet) are served as bytes.
+ARTIFACT_CONTENT = {
+    media: {"schema": {"type": "object"} if media == "application/json" else {}}
+    for media in sorted({a.media_type for a in ARTIFACTS})
+}
 
 
 _ctx = context
@@ -32,7 +44,9 @@ def get_runs(listing: Annotated[dict[str, Any], Depends(runs_listing)]) -> dict[
     return listing
 
 
-@router.get("/runs/{run_id}", summary="A run's manifest and metrics")
+@router.get(
+    "/runs/{run_id}", summary="A run's manifest and metrics", responses=problem_responses(404, 409)
+)
 def get_run(request: Request, run_id: str) -> dict[str, Any]:
     view = open_run(run_id, _ctx(request).settings)
     return {
@@ -46,7 +60,11 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
 # ``:path`` so a name holding an (encoded) slash still reaches the manifest check and is
 # RUN_NOT_FOUND like any other unlisted name.
 @router.get(
-    "/runs/{run_id}/artifacts/{name:path}", summary="Download one artifact the manifest lists"
+    "/runs/{run_id}/artifacts/{name:path}",
+    summary="Download one artifact the manifest lists",
+    response_class=Response,
+    responses=problem_responses(404, 409)
+    | {200: {"description": "The artifact's bytes.", "content": ARTIFACT_CONTENT}},
 )
 def get_artifact(request: Request, run_id: str, name: str) -> Response:
     view = open_run(run_id, _ctx(request).settings)
@@ -59,7 +77,11 @@ def get_artifact(request: Request, run_id: str, name: str) -> Response:
     )
 
 
-@router.get("/runs/{run_id}/decisions", summary="Decision records, paged")
+@router.get(
+    "/runs/{run_id}/decisions",
+    summary="Decision records, paged",
+    responses=problem_responses(404, 409),
+)
 def get_decisions(
     request: Request,
     run_id: str,
@@ -89,6 +111,13 @@ def _params(raw: str) -> dict[str, Any]:
     "/runs",
     summary="Upload a CSV and queue a run (202), or find the existing run (200)",
     status_code=202,
+    responses=problem_responses(*POST_PROBLEMS, 503)
+    | {
+        200: {
+            "description": "The same upload and request made a run already.",
+            "content": JSON_OBJECT,
+        }
+    },
 )
 def post_run(
     request: Request,
@@ -114,9 +143,7 @@ def post_run(
     if not settings.enable_run_creation:
         raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
     KillSwitch(settings.runs_root).check()
-    queued = sum(1 for j in ctx.jobs.all() if j["state"] == QUEUED)
-    if queued >= settings.max_queued_jobs:
-        raise error(ErrorCode.LIMIT_QUEUE_FULL, f"{queued} jobs are already queued")
+    ctx.jobs.check_queue_room()  # early, so a full queue stores nothing; submit checks again
     if not file.filename and file.size in (None, 0):
         raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
     try:
@@ -159,7 +186,11 @@ def post_run(
     return JSONResponse({"job": summary, "run_id": None}, 202)
 
 
-@router.post("/inspect", summary="Validate a CSV and preview its quality report; writes nothing")
+@router.post(
+    "/inspect",
+    summary="Validate a CSV and preview its quality report; writes nothing",
+    responses=problem_responses(*POST_PROBLEMS),
+)
 def post_inspect(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -192,12 +223,16 @@ def post_inspect(
     return report
 
 
-@router.get("/jobs/{job_id}", summary="A job's state")
+@router.get("/jobs/{job_id}", summary="A job's state", responses=problem_responses(404))
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
     return job_detail(_ctx(request), job_id)
 
 
-@router.post("/jobs/{job_id}/retry", summary="Queue a failed job again")
+@router.post(
+    "/jobs/{job_id}/retry",
+    summary="Queue a failed job again",
+    responses=problem_responses(*POST_PROBLEMS, 404, 409, 503),
+)
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
     ctx = _ctx(request)
     if not ctx.settings.enable_run_creation:
@@ -214,13 +249,19 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="Start-up recovery finished and the worker runs")
+@router.get(
+    "/health/ready",
+    summary="Ready to serve: recovery done, registry valid, storage writable, disk, worker",
+    responses={
+        200: {"description": "Ready: every check passed.", "content": JSON_OBJECT},
+        503: {"description": "Not ready: the checks say which failed.", "content": JSON_OBJECT},
+    },
+)
 def ready(request: Request) -> JSONResponse:
     worker = getattr(request.app.state, "worker", None)
-    ok = bool(request.app.state.ready)
-    body = {
-        "status": "ready" if ok else "starting",
-        "worker_alive": bool(worker is not None and worker.alive),
-        "run_creation_enabled": _ctx(request).settings.enable_run_creation,
-    }
-    return JSONResponse(body, status_code=200 if ok else 503)
+    report = readiness(
+        _ctx(request).settings,
+        recovered=bool(request.app.state.ready),
+        worker_alive=bool(worker is not None and worker.alive),
+    )
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)

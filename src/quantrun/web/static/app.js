@@ -75,7 +75,10 @@
   /* fetch that always resolves to {ok, status, body}; failures carry an error object of the
    * API's shape (code, title, detail, hint) so the page can show it the same way. */
   function request(url, options) {
-    return fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options || {}))
+    /* X-Quantrun-Client marks a request as sent by quantrun's own pages: the server refuses
+     * state-changing browser requests without it (a cross-site form cannot set it). */
+    var headers = { Accept: "application/json", "X-Quantrun-Client": "web" };
+    return fetch(url, Object.assign({}, options || {}, { headers: headers }))
       .then(function (response) {
         return response.text().then(function (text) {
           var body = null;
