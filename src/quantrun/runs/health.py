@@ -15,6 +15,7 @@ still work while creation is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -45,7 +46,8 @@ def storage_probe(settings: Settings) -> dict[str, Any]:
         probe.unlink()
         fsync_dir(folder)
     except OSError as exc:
-        probe.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
         return _check(False, f"RUNS_ROOT is not writable: {exc.strerror or type(exc).__name__}")
     return _check(True, "write + fsync + delete succeeded")
 
