@@ -7,6 +7,7 @@ in process.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import socket
@@ -22,11 +23,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import tree, written
-from quantrun.api import create_run
+from quantrun.api import create_run, export_runs_csv
 from quantrun.cli import main
 from quantrun.data.demo import write_demo_csv
 from quantrun.errors import CATALOGUE, ErrorCode, QuantrunError
 from quantrun.logs import configure
+from quantrun.runs.export import safe_cell
 from quantrun.runs.jobs import QUEUED, JobStore, execute_job
 from quantrun.runs.request import RunCreateRequest
 from quantrun.runs.slots import BuildSlots
@@ -458,3 +460,79 @@ def test_requests_and_jobs_log_json_lines_with_their_ids(settings: Settings, dem
     assert all(e["level"] in {"info", "warning", "error", "debug"} for e in lines)
     text = stream.getvalue()
     assert marker not in text and "secret-query-value" not in text
+
+
+# --- CSV exports ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("-0.0123", "-0.0123"),
+        ("+5", "+5"),
+        ("-1e-05", "-1e-05"),
+        ("plain", "plain"),
+        (-0.5, "-0.5"),
+        (None, ""),
+        (True, "true"),
+    ],
+)
+def test_safe_cell_escapes_formulas_but_not_numbers(value: Any, cell: str) -> None:
+    assert safe_cell(value) == cell
+
+
+def test_runs_export_escapes_user_file_names_everywhere(
+    cli: CliRunner, settings: Settings, demo: Path
+) -> None:
+    hostile = demo.parent / "=HYPERLINK(evil).csv"
+    hostile.write_bytes(demo.read_bytes())
+    run_id = create_run(
+        str(hostile), symbol="D", strategy="buy_and_hold", timeframe="1h", settings=settings
+    ).run_id
+    exported = export_runs_csv(settings)
+    rows = list(csv.DictReader(io.StringIO(exported.decode())))
+    assert [r["run_id"] for r in rows] == [run_id]
+    assert rows[0]["sources"] == "'=HYPERLINK(evil).csv"
+    assert float(rows[0]["total_return"]) == pytest.approx(
+        json.loads((settings.runs_root / "runs" / run_id / "manifest.json").read_text())["summary"][
+            "total_return"
+        ]
+    )
+    assert rows[0]["params"] == "{}" and rows[0]["read_only"] == "false"
+    out = cli.invoke(main, ["runs", "list", "--csv", "--runs-root", str(settings.runs_root)])
+    assert out.exit_code == 0 and out.stdout_bytes == exported
+    both = cli.invoke(main, ["runs", "list", "--csv", "--limit", "3", "--runs-root", "x"])
+    assert both.exit_code == 2 and "error[USAGE_INVALID_OPTION]" in both.stderr
+    with open_client(settings, start_worker=False) as client:
+        answer = client.get("/api/v1/runs.csv?symbol=D")
+        assert answer.status_code == 200 and answer.content == exported
+        assert answer.headers["content-type"].startswith("text/csv")
+        assert "attachment" in answer.headers["content-disposition"]
+        assert (
+            client.get("/api/v1/runs.csv?symbol=NONE").text
+            == exported.decode().split("\n")[0] + "\n"
+        )
+        assert 'href="/api/v1/runs.csv' in client.get("/runs").text
+
+
+def test_trades_csv_escapes_string_cells(settings: Settings) -> None:
+    import polars as pl
+
+    from quantrun.runs.artifacts import trades_csv_bytes
+
+    frame = pl.DataFrame(
+        {
+            "entry_ts": [0],
+            "exit_ts": [60_000_000],
+            "exit_reason": ["=cmd"],
+            "pnl": [-1.5],
+        }
+    )
+    text = trades_csv_bytes(frame).decode()
+    assert text.splitlines()[1].endswith(",'=cmd,-1.5")

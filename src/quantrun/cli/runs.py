@@ -12,6 +12,7 @@ import click
 from quantrun.api import (
     check_registry,
     create_run,
+    export_runs_csv,
     list_runs,
     list_strategies,
     open_run,
@@ -208,6 +209,12 @@ class _Progress:
 @click.option("--strategy", default=None, help="Only runs of this strategy.")
 @click.option("--symbol", default=None, help="Only runs of this symbol.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N runs.")
+@click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    help="Print every matching run as spreadsheet-safe CSV (formula cells escaped).",
+)
 @runs_root_option
 @json_option
 @handles_errors
@@ -215,11 +222,19 @@ def runs_list(
     strategy: str | None,
     symbol: str | None,
     limit: int | None,
+    as_csv: bool,
     runs_root: str | None,
     as_json: bool,
 ) -> None:
     """List registered runs, newest first."""
     settings = _settings(runs_root)
+    if as_csv:
+        if as_json or limit is not None:
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION, "--csv exports every run; drop --json/--limit"
+            )
+        click.echo(export_runs_csv(settings, strategy=strategy, symbol=symbol), nl=False)
+        return
     rows = list_runs(settings, strategy=strategy, symbol=symbol, limit=limit)
     if as_json:
         _emit_json({"runs": rows})

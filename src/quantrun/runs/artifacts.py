@@ -18,6 +18,7 @@ import polars as pl
 from quantrun.canonical import canonical_file_bytes
 from quantrun.data.quality import iso
 from quantrun.engine.simulate import SimulationResult
+from quantrun.runs.export import safe_frame
 
 TIMELINE_MAX_POINTS = 2000
 
@@ -73,7 +74,7 @@ def decision_records_bytes(records: pl.DataFrame) -> bytes:
 
 
 def trades_csv_bytes(trades: pl.DataFrame) -> bytes:
-    frame = trades.with_columns(_iso_column("entry_ts"), _iso_column("exit_ts"))
+    frame = safe_frame(trades.with_columns(_iso_column("entry_ts"), _iso_column("exit_ts")))
     sink = io.BytesIO()
     frame.write_csv(sink, line_terminator="\n", null_value="")
     return sink.getvalue()

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from quantrun.api import inspect_file, list_strategies, open_run, refused_report
+from quantrun.api import export_runs_csv, inspect_file, list_strategies, open_run, refused_report
 from quantrun.data.dialect import Format
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.artifacts import ARTIFACTS
@@ -42,6 +42,23 @@ _ctx = context
 @router.get("/runs", summary="List runs (and jobs in flight)")
 def get_runs(listing: Annotated[dict[str, Any], Depends(runs_listing)]) -> dict[str, Any]:
     return listing
+
+
+@router.get(
+    "/runs.csv",
+    summary="Every listed run as spreadsheet-safe CSV (same filters as /runs)",
+    response_class=Response,
+    responses={200: {"description": "One row per run.", "content": {"text/csv": {}}}},
+)
+def get_runs_csv(
+    request: Request, symbol: str | None = None, strategy: str | None = None
+) -> Response:
+    body = export_runs_csv(_ctx(request).settings, symbol=symbol or None, strategy=strategy or None)
+    return Response(
+        content=body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="quantrun-runs.csv"'},
+    )
 
 
 @router.get(
