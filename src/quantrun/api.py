@@ -158,9 +158,14 @@ def _settings(settings: Settings | None) -> Settings:
     return Settings.from_env(os.environ)
 
 
-def _registry(settings: Settings) -> Registry:
+def _registry(settings: Settings, recover: bool = True) -> Registry:
+    """The registry, recovered first (every CLI command does). ``recover=False`` is for a
+    long-running reader that recovered at start-up (the web service): it reads the index as
+    it is, under no lock, and recovers only when the index is missing or invalid while run
+    folders exist, so reads never race the builders that keep the index current."""
     registry = Registry(settings.runs_root, settings.artifacts_root)
-    registry.recover()
+    if recover or (registry.index_state() != "valid" and registry.runs_dir.is_dir()):
+        registry.recover()
     return registry
 
 
@@ -238,10 +243,11 @@ def create_run_from(
     return _build(request, _settings(settings), progress=progress)
 
 
-def open_run(run_id: str, settings: Settings | None = None) -> RunView:
+def open_run(run_id: str, settings: Settings | None = None, *, recover: bool = True) -> RunView:
     """A published run: ``.manifest``, ``.metrics``, ``.trades()``, ``.decisions()``,
-    ``.series()`` (equity/drawdown/position) and ``.bars()`` as polars frames."""
-    return RunView.open(_registry(_settings(settings)), run_id)
+    ``.series()`` (equity/drawdown/position) and ``.bars()`` as polars frames.
+    ``recover=False``: see :func:`list_runs`."""
+    return RunView.open(_registry(_settings(settings), recover), run_id)
 
 
 def list_runs(
@@ -250,9 +256,11 @@ def list_runs(
     strategy: str | None = None,
     symbol: str | None = None,
     limit: int | None = None,
+    recover: bool = True,
 ) -> list[dict[str, Any]]:
-    """Registered runs, newest first (then by id), optionally filtered."""
-    rows = _registry(_settings(settings)).entries()
+    """Registered runs, newest first (then by id), optionally filtered. The registry is
+    recovered first unless ``recover=False`` (a server that recovered at start-up)."""
+    rows = _registry(_settings(settings), recover).entries()
     if strategy is not None:
         rows = [r for r in rows if r["strategy"] == strategy]
     if symbol is not None:
@@ -267,13 +275,14 @@ def export_runs_csv(
     *,
     strategy: str | None = None,
     symbol: str | None = None,
+    recover: bool = True,
 ) -> bytes:
     """The runs :func:`list_runs` returns as spreadsheet-safe CSV (``runs.export``), one row
     each, with the source file names read from each run's manifest."""
     resolved = _settings(settings)
-    registry = _registry(resolved)
+    registry = _registry(resolved, recover)
     rows = []
-    for entry in list_runs(resolved, strategy=strategy, symbol=symbol):
+    for entry in list_runs(resolved, strategy=strategy, symbol=symbol, recover=False):
         try:
             sources = RunView.open(registry, entry["run_id"]).manifest["dataset"]["sources"]
             names = [str(s.get("name") or s.get("path") or "") for s in sources]

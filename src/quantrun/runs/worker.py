@@ -17,6 +17,7 @@ from typing import Any
 
 from quantrun.logs import configure, get_logger
 from quantrun.runs.jobs import QUEUED, JobStore, execute_job
+from quantrun.runs.registry import Registry
 from quantrun.settings import Settings
 
 log = get_logger(__name__)
@@ -76,12 +77,18 @@ class Worker:
 
     def _tick(self) -> None:
         reaped = False
+        crashed = False
         for job_id, child in list(self._children.items()):
             if child.poll() is not None:
                 del self._children[job_id]
                 reaped = True
+                crashed = crashed or child.returncode != 0
         if self._children or reaped:
             self.store.recover()  # a child that died mid-job leaves a free lock
+        if crashed:
+            # It may have died between publishing its run folder and indexing it; the web's
+            # reads do not recover the registry, so the supervisor does.
+            Registry(self.settings.runs_root, self.settings.artifacts_root).recover()
         free = self.settings.max_concurrent_jobs - len(self._children)
         if free <= 0:
             return

@@ -53,7 +53,9 @@ def get_runs(listing: Annotated[dict[str, Any], Depends(runs_listing)]) -> dict[
 def get_runs_csv(
     request: Request, symbol: str | None = None, strategy: str | None = None
 ) -> Response:
-    body = export_runs_csv(_ctx(request).settings, symbol=symbol or None, strategy=strategy or None)
+    body = export_runs_csv(
+        _ctx(request).settings, symbol=symbol or None, strategy=strategy or None, recover=False
+    )
     return Response(
         content=body,
         media_type="text/csv; charset=utf-8",
@@ -65,7 +67,7 @@ def get_runs_csv(
     "/runs/{run_id}", summary="A run's manifest and metrics", responses=problem_responses(404, 409)
 )
 def get_run(request: Request, run_id: str) -> dict[str, Any]:
-    view = open_run(run_id, _ctx(request).settings)
+    view = open_run(run_id, _ctx(request).settings, recover=False)
     return {
         "run_id": view.run_id,
         "read_only": view.read_only,
@@ -84,7 +86,7 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
     | {200: {"description": "The artifact's bytes.", "content": ARTIFACT_CONTENT}},
 )
 def get_artifact(request: Request, run_id: str, name: str) -> Response:
-    view = open_run(run_id, _ctx(request).settings)
+    view = open_run(run_id, _ctx(request).settings, recover=False)
     path = view.artifact_path(name)
     media = {a["name"]: a.get("media_type") for a in view.manifest["artifacts"]}
     return Response(

@@ -98,7 +98,9 @@ def runs_index(
 ) -> dict[str, Any]:
     """Every run (and every job not yet succeeded) with filters, sorting and paging."""
     rows = []
-    for run in list_runs(ctx.settings, symbol=symbol or None, strategy=strategy or None):
+    for run in list_runs(
+        ctx.settings, symbol=symbol or None, strategy=strategy or None, recover=False
+    ):
         summary = run.get("summary", {})
         rows.append(
             {
@@ -232,7 +234,7 @@ def _chart(view: RunView) -> dict[str, Any]:
 
 def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
     """Everything the run workspace shows, read from the run's artifacts alone."""
-    view = open_run(run_id, ctx.settings)
+    view = open_run(run_id, ctx.settings, recover=False)
     manifest = view.manifest
     specs = {m.id: m for m in METRICS}
     metrics = [
@@ -276,7 +278,7 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
 def decisions_page(
     ctx: Context, run_id: str, *, page: int = 1, size: int = 100, action: str | None = None
 ) -> dict[str, Any]:
-    view = open_run(run_id, ctx.settings)
+    view = open_run(run_id, ctx.settings, recover=False)
     lazy = view.decisions_lazy()
     if action:
         lazy = lazy.filter(pl.col("action") == action)
