@@ -536,3 +536,28 @@ def test_trades_csv_escapes_string_cells(settings: Settings) -> None:
     )
     text = trades_csv_bytes(frame).decode()
     assert text.splitlines()[1].endswith(",'=cmd,-1.5")
+
+
+# --- ids and artifact names -----------------------------------------------------------------
+
+
+def test_artifact_names_cannot_leave_the_run_folder(settings: Settings, demo: Path) -> None:
+    run_id = create_run(
+        str(demo), symbol="D", strategy="buy_and_hold", timeframe="1h", settings=settings
+    ).run_id
+    secret = settings.runs_root.parent / "secret.txt"
+    secret.write_text("do not serve me")
+    with open_client(settings, start_worker=False) as client:
+        base = f"/api/v1/runs/{run_id}/artifacts/"
+        for name in ("../index.json", "..%2Findex.json", "%2e%2e/index.json", "/etc/passwd"):
+            answer = client.get(base + name)
+            assert answer.status_code == 404, (name, answer.text)
+        for bad_id in ("../../etc", "zzzzzzzz", run_id[:7], "%2e%2e"):
+            assert client.get(f"/api/v1/runs/{bad_id}").status_code == 404, bad_id
+        assert client.get("/api/v1/jobs/..%2F..%2Findex").status_code == 404
+        target = settings.runs_root / "runs" / run_id / "trades.csv"
+        target.unlink()
+        target.symlink_to(secret)
+        planted = client.get(base + "trades.csv")
+        assert_problem(planted, 409, "RUN_VERIFY_FAILED")
+        assert "do not serve me" not in planted.text

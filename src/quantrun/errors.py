@@ -512,7 +512,7 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             E.LIMIT_RATE,
             _L,
             429,
-            "Too many run requests from this client",
+            "Too many requests from this client",
             "Wait for the number of seconds in the Retry-After header, then try again; "
             "QUANTRUN_RATE_LIMIT_PER_MINUTE sets the rate.",
         ),

@@ -45,8 +45,17 @@ class RunView:
         """Only names the manifest lists; never a path outside the run folder."""
         names = {a["name"] for a in self.manifest["artifacts"]} | {"manifest.json"}
         if name not in names:
-            raise error(ErrorCode.RUN_NOT_FOUND, f"run {self.run_id[:12]} has no artifact {name!r}")
-        return self.path / name
+            raise error(
+                ErrorCode.RUN_NOT_FOUND, f"run {self.run_id[:12]} has no artifact {name[:100]!r}"
+            )
+        path = self.path / name
+        # A symlink planted in a run folder must not lead a download outside it.
+        if path.is_symlink() or not path.resolve().is_relative_to(self.path.resolve()):
+            raise error(
+                ErrorCode.RUN_VERIFY_FAILED,
+                f"run {self.run_id[:12]}: artifact {name} is not a file inside the run folder",
+            )
+        return path
 
     def read_bytes(self, name: str) -> bytes:
         return self.artifact_path(name).read_bytes()
