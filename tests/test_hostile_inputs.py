@@ -147,17 +147,35 @@ def test_huge_line_through_the_cli_runner(
     assert tree(runs_root) == []
 
 
+# Runs ``python -m quantrun ARGS`` and, at exit, writes the process's own peak RSS (VmHWM of
+# its address space). ru_maxrss from wait4 would not do: on Linux it carries the parent's
+# high-water mark across fork + exec, i.e. pytest's memory, not the child's.
+_PEAK_RSS_WRAPPER = """
+import atexit, runpy, sys
+out = sys.argv[1]
+def _peak():
+    with open("/proc/self/status") as status, open(out, "w") as sink:
+        sink.write(next(l for l in status if l.startswith("VmHWM:")).split()[1])
+atexit.register(_peak)
+sys.argv = ["quantrun", *sys.argv[2:]]
+runpy.run_module("quantrun", run_name="__main__")
+"""
+
+
 def _run_quantrun(args: list[str], workdir: Path) -> tuple[int, str, float]:
     """Run ``python -m quantrun`` in a child process: exit status, output, peak RSS in MiB."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTRUN_")}
     out_path = workdir / "child-output.txt"
+    peak_path = workdir / "child-peak-kib.txt"
     with out_path.open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "quantrun", *args], stdout=out, stderr=out, env=env
+        child = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS_WRAPPER, str(peak_path), *args],
+            stdout=out,
+            stderr=out,
+            env=env,
+            check=False,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    rss_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    rss_mib = int(peak_path.read_text()) / 1024  # VmHWM is in KiB
     return child.returncode, out_path.read_text(encoding="utf-8"), rss_mib
 
 

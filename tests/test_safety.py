@@ -561,3 +561,27 @@ def test_artifact_names_cannot_leave_the_run_folder(settings: Settings, demo: Pa
         planted = client.get(base + "trades.csv")
         assert_problem(planted, 409, "RUN_VERIFY_FAILED")
         assert "do not serve me" not in planted.text
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+
+def test_serving_on_a_specific_address_allows_that_host(settings: Settings) -> None:
+    from quantrun.web.server import allowing_bind_host
+
+    assert allowing_bind_host(settings, "127.0.0.1") == settings
+    assert allowing_bind_host(settings, "0.0.0.0") == settings  # names unknown: settings decide
+    lan = allowing_bind_host(settings, "192.168.1.5")
+    assert lan.allowed_host_names[-1] == "192.168.1.5"
+    assert allowing_bind_host(settings, "fe80::1").allowed_host_names[-1] == "[fe80::1]"
+
+
+def test_serve_on_a_busy_port_is_a_usage_error(cli: CliRunner, runs_root: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cli.invoke(main, ["serve", "--port", str(port), "--runs-root", str(runs_root)])
+    assert result.exit_code == 2, result.output
+    assert f"error[USAGE_INVALID_OPTION]: cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "quantrun on http" not in result.stderr

@@ -96,8 +96,9 @@ def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str
         os.environ, runs_root=runs_root, enable_run_creation=enable_run_creation
     )
     configure_logging(settings.log_level)
-    from quantrun.web.server import run_server
+    from quantrun.web.server import check_port, run_server
 
+    check_port(host, port)
     click.echo(f"quantrun on http://{host}:{port}/runs  (RUNS_ROOT {settings.runs_root})", err=True)
     run_server(settings, host=host, port=port)
 
