@@ -585,3 +585,14 @@ def test_serve_on_a_busy_port_is_a_usage_error(cli: CliRunner, runs_root: Path) 
     assert result.exit_code == 2, result.output
     assert f"error[USAGE_INVALID_OPTION]: cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "quantrun on http" not in result.stderr
+
+
+def test_problem_type_links_resolve_to_the_served_catalogue(settings: Settings) -> None:
+    with open_client(settings, start_worker=False) as client:
+        problem = client.get("/api/v1/runs/0123456789abcdef").json()
+        page, anchor = problem["type"].split("#")
+        catalogue = client.get(page)
+        assert catalogue.status_code == 200
+        assert f'id="{anchor}"' in catalogue.text
+        codes = [e["code"] for e in client.get(page + "?format=json").json()["errors"]]
+        assert codes == [str(code) for code in CATALOGUE]

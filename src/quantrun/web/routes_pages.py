@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from quantrun.errors import QuantrunError
 from quantrun.web.problems import problem_body
 from quantrun.web.queries import context, runs_listing
-from quantrun.web.views import job_detail, new_run_form, run_detail
+from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -189,6 +189,11 @@ def runs_page(
 @router.get("/runs/new")
 def new_run_page(request: Request) -> Response:
     return render(request, "new_run.html", new_run_form(_ctx(request)))
+
+
+@router.get("/docs/errors")
+def errors_page(request: Request) -> Response:
+    return render(request, "errors.html", error_catalogue())
 
 
 @router.get("/runs/{run_id}")

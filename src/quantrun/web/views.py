@@ -14,6 +14,7 @@ import polars as pl
 from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
+from quantrun.errors import CATALOGUE
 from quantrun.metrics import METRICS
 from quantrun.runs.artifacts import decimate
 from quantrun.runs.jobs import JobStore
@@ -294,4 +295,22 @@ def decisions_page(
         "pages": pages,
         "size": size,
         "action": action,
+    }
+
+
+def error_catalogue() -> dict[str, Any]:
+    """The error catalogue, for ``/docs/errors`` (the target of every problem's ``type``)."""
+    return {
+        "errors": [
+            {
+                "code": str(spec.code),
+                "anchor": str(spec.code).lower(),
+                "category": str(spec.category),
+                "http_status": spec.http_status,
+                "exit_code": spec.exit_code,
+                "title": spec.title,
+                "hint": spec.hint,
+            }
+            for spec in CATALOGUE.values()
+        ]
     }
