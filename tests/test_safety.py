@@ -596,3 +596,25 @@ def test_problem_type_links_resolve_to_the_served_catalogue(settings: Settings) 
         assert f'id="{anchor}"' in catalogue.text
         codes = [e["code"] for e in client.get(page + "?format=json").json()["errors"]]
         assert codes == [str(code) for code in CATALOGUE]
+
+
+def test_line_and_column_limits_through_the_api_and_the_cli(
+    cli: CliRunner, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = "time,open,high,low,close,volume"
+    wide = tmp_path / "wide.csv"
+    wide.write_text(header + ",x" * 10 + "\n2024-01-01T00:00:00Z,1,1,1,1,1" + ",0" * 10 + "\n")
+    long_line = tmp_path / "long.csv"
+    long_line.write_text(header + ",note\n2024-01-01T00:00:00Z,1,1,1,1,1," + "n" * 5000 + "\n")
+    tight = with_(settings, max_line_bytes=1000, max_columns=8)
+    with open_client(tight, start_worker=False) as client:
+        for path, code in ((wide, "LIMIT_COLUMNS"), (long_line, "LIMIT_LINE_LENGTH")):
+            report = inspect(client, path.read_bytes()).json()
+            assert report["valid"] is False and report["error"]["code"] == code
+    before = written(settings.runs_root)  # the service's start-up wrote an empty index
+    monkeypatch.setenv("QUANTRUN_MAX_COLUMNS", "8")
+    monkeypatch.setenv("QUANTRUN_MAX_LINE_BYTES", "1000")
+    for path, code in ((wide, "LIMIT_COLUMNS"), (long_line, "LIMIT_LINE_LENGTH")):
+        refused = cli_create(cli, path, settings.runs_root)
+        assert refused.exit_code == 4 and f"error[{code}]" in refused.stderr
+    assert written(settings.runs_root) == before
