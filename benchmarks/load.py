@@ -93,7 +93,7 @@ class LoadConfig:
     rows: int = 3_000
     create_share: float = 0.1
     rate_limit_per_minute: int = 30
-    max_concurrent_jobs: int = 1
+    max_concurrent_jobs: int = 2
     max_queued_jobs: int = 100
     warmup_seconds: float = 3.0
     drain_timeout: float = 180.0
