@@ -563,6 +563,19 @@ def test_artifact_names_cannot_leave_the_run_folder(settings: Settings, demo: Pa
         assert "do not serve me" not in planted.text
 
 
+def test_a_symlinked_run_folder_is_not_served(settings: Settings, demo: Path) -> None:
+    run_id = create_run(
+        str(demo), symbol="D", strategy="buy_and_hold", timeframe="1h", settings=settings
+    ).run_id
+    folder = settings.runs_root / "runs" / run_id
+    elsewhere = settings.runs_root.parent / "elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    with open_client(settings, start_worker=False) as client:
+        answer = client.get(f"/api/v1/runs/{run_id}/artifacts/metrics.json")
+        assert_problem(answer, 409, "RUN_VERIFY_FAILED")
+
+
 # --- serving ----------------------------------------------------------------------------------
 
 

@@ -49,8 +49,12 @@ class RunView:
                 ErrorCode.RUN_NOT_FOUND, f"run {self.run_id[:12]} has no artifact {name[:100]!r}"
             )
         path = self.path / name
-        # A symlink planted in a run folder must not lead a download outside it.
-        if path.is_symlink() or not path.resolve().is_relative_to(self.path.resolve()):
+        # A symlink planted as a run folder or in one must not lead a download elsewhere.
+        if (
+            self.path.is_symlink()
+            or path.is_symlink()
+            or not path.resolve().is_relative_to(self.path.resolve())
+        ):
             raise error(
                 ErrorCode.RUN_VERIFY_FAILED,
                 f"run {self.run_id[:12]}: artifact {name} is not a file inside the run folder",
