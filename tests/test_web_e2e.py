@@ -491,3 +491,32 @@ def test_a_running_job_shows_its_state_and_stage(
             expect(page.locator("#retry-button")).to_be_hidden()  # retry only once it failed
     finally:
         lock.release()
+
+
+def test_a_cross_site_form_cannot_create_a_run(
+    visit_factory: VisitFactory, real_csv: Path, tmp_path: Path
+) -> None:
+    """A page from another origin auto-submits a form at the service (the CSRF attack a
+    browser on this machine allows): Chromium sends its Origin and Sec-Fetch-Site, the guard
+    refuses with CSRF_REJECTED, and nothing is queued."""
+    with LiveServer(tmp_path / "runs-root", enable_run_creation=True) as server:
+        visit = visit_factory(server, "f-cross-site")
+        page = visit.page
+        page.set_content(
+            f"""<form id="attack" method="post" enctype="multipart/form-data"
+                      action="{server.url}/api/v1/runs">
+                  <input type="file" name="file" id="file">
+                  <input name="symbol" value="X"><input name="strategy" value="buy_and_hold">
+                </form>"""
+        )
+        page.set_input_files("#file", str(real_csv))
+        with page.expect_navigation() as navigation:
+            page.eval_on_selector("#attack", "form => form.submit()")
+        response = navigation.value
+        assert response is not None and response.status == 403
+        assert json.loads(response.text())["code"] == "CSRF_REJECTED"
+        assert not (server.runs_root / "jobs").exists()
+        assert not (server.runs_root / "uploads").exists()
+        # quantrun's own form still works: it sends X-Quantrun-Client (the upload journey uses it).
+        visit.goto("/runs/new")
+        expect(page.locator("#new-run-form")).to_be_visible()
