@@ -35,7 +35,7 @@ STATUS_MEANINGS: dict[int, str] = {
     409: "The request conflicts with the resource's state (JOB_NOT_RETRYABLE, RUN_VERIFY_FAILED).",
     413: "The request body is larger than QUANTRUN_MAX_INPUT_BYTES (LIMIT_INPUT_SIZE).",
     422: "The uploaded data was rejected (an INPUT_* or CSV_* code).",
-    429: "Too many run requests from this client (LIMIT_RATE); wait Retry-After seconds.",
+    429: "Too many POST requests from this client (LIMIT_RATE); wait Retry-After seconds.",
     500: "An unexpected error inside quantrun (INTERNAL, STORAGE_FAILED): a bug to report.",
     503: "The service cannot take new work now: the job queue is full (LIMIT_QUEUE_FULL) or "
     "the kill switch is engaged (KILL_SWITCH_ENGAGED).",
