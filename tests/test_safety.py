@@ -633,3 +633,22 @@ def test_line_and_column_limits_through_the_api_and_the_cli(
     # into an empty index; no data of either refused input was kept.
     for folder in ("datasets", "runs", "staging", "uploads"):
         assert not (settings.runs_root / folder).exists(), folder
+
+
+def test_a_nearly_full_disk_refuses_runs_and_uploads_everywhere(
+    cli: CliRunner, settings: Settings, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = with_(settings, min_free_disk_bytes=1 << 62, enable_run_creation=True)
+    with pytest.raises(QuantrunError) as caught:
+        create_run(str(demo), symbol="D", strategy="buy_and_hold", settings=full)
+    assert caught.value.code is ErrorCode.LIMIT_DISK_FULL
+    assert caught.value.extra["min_free_bytes"] == 1 << 62
+    monkeypatch.setenv("QUANTRUN_MIN_FREE_DISK_BYTES", str(1 << 62))
+    refused = cli_create(cli, demo, settings.runs_root)
+    assert refused.exit_code == 4 and "error[LIMIT_DISK_FULL]" in refused.stderr
+    with open_client(full) as client:
+        answer = post_run(client, demo.read_bytes())
+        assert_problem(answer, 507, "LIMIT_DISK_FULL")
+        assert client.get("/api/v1/health/ready").status_code == 503
+    assert not (settings.runs_root / "uploads").exists()
+    assert not (settings.runs_root / "runs").exists()

@@ -84,6 +84,7 @@ class ErrorCode(enum.StrEnum):
     LIMIT_COLUMNS = "LIMIT_COLUMNS"
     LIMIT_CONCURRENT_BUILDS = "LIMIT_CONCURRENT_BUILDS"
     LIMIT_RATE = "LIMIT_RATE"
+    LIMIT_DISK_FULL = "LIMIT_DISK_FULL"
     # web hardening
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     CSRF_REJECTED = "CSRF_REJECTED"
@@ -515,6 +516,14 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Too many requests from this client",
             "Wait for the number of seconds in the Retry-After header, then try again; "
             "QUANTRUN_RATE_LIMIT_PER_MINUTE sets the rate.",
+        ),
+        _spec(
+            E.LIMIT_DISK_FULL,
+            _L,
+            507,
+            "Not enough free disk space",
+            "Free space on the disk that holds RUNS_ROOT, or lower "
+            "QUANTRUN_MIN_FREE_DISK_BYTES if this machine can run closer to full.",
         ),
         _spec(
             E.HOST_NOT_ALLOWED,

@@ -88,7 +88,8 @@ class Settings(BaseModel):
     min_free_disk_bytes: int = Field(
         default=256 << 20,
         ge=0,
-        description="Below this much free space on RUNS_ROOT, /health/ready answers 503.",
+        description="Below this much free space on RUNS_ROOT's disk, new runs and uploads are "
+        "refused (LIMIT_DISK_FULL) and /health/ready answers 503 (default 256 MiB).",
     )
     log_level: str = Field(
         default="warning",

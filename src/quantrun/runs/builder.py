@@ -33,6 +33,7 @@ from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
 from quantrun.metrics import compute_metrics
 from quantrun.runs import artifacts as art
+from quantrun.runs.health import require_free_disk
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
@@ -148,6 +149,7 @@ def create_run(
     resolved = request.resolve()
     switch = KillSwitch(settings.runs_root)
     switch.check()
+    require_free_disk(settings)
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
     slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)

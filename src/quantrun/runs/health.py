@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from quantrun.durable import fsync_dir
+from quantrun.errors import ErrorCode, error
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.settings import Settings
@@ -52,9 +53,33 @@ def storage_probe(settings: Settings) -> dict[str, Any]:
     return _check(True, "write + fsync + delete succeeded")
 
 
+def free_bytes(settings: Settings) -> int:
+    """Free bytes on the file system of RUNS_ROOT (or of its nearest existing parent)."""
+    folder = settings.runs_root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def require_free_disk(settings: Settings) -> None:
+    """LIMIT_DISK_FULL when RUNS_ROOT's disk has less than ``min_free_disk_bytes`` free: a run
+    or an upload is refused before it writes, instead of failing half-way on a full disk."""
+    try:
+        free = free_bytes(settings)
+    except OSError:
+        return  # unknown: the write itself will report a real failure
+    if free < settings.min_free_disk_bytes:
+        raise error(
+            ErrorCode.LIMIT_DISK_FULL,
+            f"only {free:,} bytes free on RUNS_ROOT's disk; at least "
+            f"{settings.min_free_disk_bytes:,} must stay free",
+            extra={"free_bytes": free, "min_free_bytes": settings.min_free_disk_bytes},
+        )
+
+
 def disk_check(settings: Settings) -> dict[str, Any]:
     try:
-        free = shutil.disk_usage(settings.runs_root).free
+        free = free_bytes(settings)
     except OSError as exc:
         return _check(False, f"free space unknown: {exc.strerror or type(exc).__name__}")
     minimum = settings.min_free_disk_bytes

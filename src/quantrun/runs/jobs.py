@@ -35,6 +35,7 @@ from quantrun.canonical import canonical_file_bytes, canonical_hash
 from quantrun.durable import fsync_dir, replace_file
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
+from quantrun.runs.health import require_free_disk
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 
@@ -89,6 +90,7 @@ def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> Stored
     The size limit is enforced while reading: an over-limit upload is cut off at the limit and
     leaves nothing on disk.
     """
+    require_free_disk(settings)
     uploads = settings.runs_root / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     tmp = uploads / f".upload-{uuid.uuid4().hex}.part"

@@ -39,6 +39,8 @@ STATUS_MEANINGS: dict[int, str] = {
     500: "An unexpected error inside quantrun (INTERNAL, STORAGE_FAILED): a bug to report.",
     503: "The service cannot take new work now: the job queue is full (LIMIT_QUEUE_FULL) or "
     "the kill switch is engaged (KILL_SWITCH_ENGAGED).",
+    507: "RUNS_ROOT's disk has less free space than QUANTRUN_MIN_FREE_DISK_BYTES "
+    "(LIMIT_DISK_FULL).",
 }
 
 

@@ -130,7 +130,7 @@ def _params(raw: str) -> dict[str, Any]:
     "/runs",
     summary="Upload a CSV and queue a run (202), or find the existing run (200)",
     status_code=202,
-    responses=problem_responses(*POST_PROBLEMS, 503)
+    responses=problem_responses(*POST_PROBLEMS, 503, 507)
     | {
         200: {
             "description": "The same upload and request made a run already.",
