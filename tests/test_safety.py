@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -652,3 +653,26 @@ def test_a_nearly_full_disk_refuses_runs_and_uploads_everywhere(
         assert client.get("/api/v1/health/ready").status_code == 503
     assert not (settings.runs_root / "uploads").exists()
     assert not (settings.runs_root / "runs").exists()
+
+
+def test_a_forged_forwarded_for_does_not_reset_the_rate_limit(tmp_path: Path) -> None:
+    env = {"QUANTRUN_RATE_LIMIT_PER_MINUTE": "2"}
+    with LiveServer(tmp_path / "root", env=env) as server:
+        statuses = []
+        for n in range(4):
+            request = urllib.request.Request(
+                server.url + "/api/v1/inspect",
+                data=b"--B\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--B--\r\n",
+                headers={
+                    "Content-Type": "multipart/form-data; boundary=B",
+                    "X-Forwarded-For": f"10.0.0.{n}",
+                    "Forwarded": f"for=10.0.0.{n}",
+                },
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    statuses.append(answer.status)
+            except urllib.error.HTTPError as refused:
+                statuses.append(refused.code)
+        assert statuses[2:] == [429, 429], statuses

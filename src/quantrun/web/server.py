@@ -44,4 +44,6 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000)
     """Serve until interrupted. uvicorn re-raises SIGTERM after a clean shutdown."""
     check_port(host, port)
     app = create_app(allowing_bind_host(settings, host))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For
+    # sent by any loopback client, and one client could pose as many to the rate limit.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
