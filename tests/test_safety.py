@@ -676,3 +676,17 @@ def test_a_forged_forwarded_for_does_not_reset_the_rate_limit(tmp_path: Path) ->
             except urllib.error.HTTPError as refused:
                 statuses.append(refused.code)
         assert statuses[2:] == [429, 429], statuses
+
+
+def test_every_answer_carries_the_security_headers(settings: Settings) -> None:
+    with open_client(settings, start_worker=False) as client:
+        for answer in (
+            client.get("/runs"),
+            client.get("/api/v1/runs"),
+            client.get("/api/v1/runs", headers={"host": "rebind.example"}),
+            client.get("/static/app.js"),
+        ):
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+            assert answer.headers["referrer-policy"] == "same-origin"

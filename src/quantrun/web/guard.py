@@ -16,6 +16,8 @@ page elsewhere):
    ``Content-Length`` over the limit is refused before a byte is read; a chunked (or lying)
    body is counted as it streams and cut off at the limit. Nothing is buffered beyond the
    limit and nothing is left on disk (the form parser's spool file is anonymous).
+
+Every answer, refusals included, also carries :data:`SECURITY_HEADERS`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ class _BodyTooLarge(Exception):
     pass
 
 
+#: On every answer: no MIME sniffing (an artifact is never run as a script), no framing (the
+#: upload form cannot be clickjacked), no Referer with run ids to other sites.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+        await send(message)
+
+    return secured
+
+
 class Guard:
     """Pure ASGI middleware (no buffering of bodies, unlike ``BaseHTTPMiddleware``)."""
 
@@ -72,6 +93,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _with_security_headers(send)
         request = Request(scope)
         try:
             self._check_host(request)
