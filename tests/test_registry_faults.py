@@ -314,10 +314,14 @@ def test_a_stale_index_temp_file_of_a_crashed_process_does_not_block_writes(
     root = seeded.runs_root
     ids = seeded_ids(seeded)
     (root / f".{INDEX_FILE}.{os.getpid()}.tmp").write_bytes(b'{"half an ind')
+    other = root / f".{INDEX_FILE}.999999999.tmp"  # another dead writer's
+    other.write_bytes(b'{"half')
     created = harness.create(inputs["wave2"], root)
     assert created["created"]
     assert created["run_id"] in read_index(root)["runs"]
     assert_clean(seeded, [*ids, created["run_id"]])
+    assert not other.exists()  # recovery (under the registry lock) swept it
+    assert sorted(p.name for p in root.glob(f".{INDEX_FILE}.*")) == []
 
 
 # -- 2. simulated crashes in a subprocess -------------------------------------------------

@@ -240,6 +240,7 @@ class Registry:
         """``trusted``: run id -> index entry of runs the caller has just published or
         verified; their folders are listed without re-hashing every artifact."""
         report.cleared_staging = clear_stale(self.root)
+        self._clear_index_temps()
         current = self._read_index()
         folders = self._run_folders()
         if current is None:
@@ -277,6 +278,13 @@ class Registry:
             self._write_index(runs, generation + 1)
             quiet = report.rebuild_reason == "missing" and not report.quarantined
             (log.info if quiet else log.warning)("registry.recovered", **report.to_dict())
+
+    def _clear_index_temps(self) -> None:
+        """Delete ``.index.json.<pid>.tmp`` files left by writers that died mid-write. Every
+        index write holds the registry lock, which the caller holds now: none is in flight."""
+        for temp in self.root.glob(f".{self.index_path.name}.*.tmp"):
+            temp.unlink(missing_ok=True)
+            log.info("registry.index_temp_cleared", name=temp.name)
 
     def _run_folders(self) -> set[str]:
         if not self.runs_dir.is_dir():
