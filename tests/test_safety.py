@@ -690,3 +690,21 @@ def test_every_answer_carries_the_security_headers(settings: Settings) -> None:
             assert answer.headers["x-frame-options"] == "DENY"
             assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
             assert answer.headers["referrer-policy"] == "same-origin"
+
+
+def test_previews_are_limited_like_builds(
+    settings: Settings, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantrun.web import views
+
+    monkeypatch.setattr(views, "PREVIEW_WAIT_SECONDS", 0.2)
+    with open_client(with_(settings, max_concurrent_jobs=1), start_worker=False) as client:
+        ctx = client.app.state.ctx  # type: ignore[attr-defined]  # TestClient.app is the app
+        assert ctx.previews.acquire(timeout=1)  # another preview in progress
+        try:
+            busy = inspect(client, demo.read_bytes())
+            body = assert_problem(busy, 503, "LIMIT_CONCURRENT_BUILDS")
+            assert "being checked" in body["detail"]
+        finally:
+            ctx.previews.release()
+        assert inspect(client, demo.read_bytes()).json()["valid"] is True

@@ -37,8 +37,9 @@ STATUS_MEANINGS: dict[int, str] = {
     422: "The uploaded data was rejected (an INPUT_* or CSV_* code).",
     429: "Too many POST requests from this client (LIMIT_RATE); wait Retry-After seconds.",
     500: "An unexpected error inside quantrun (INTERNAL, STORAGE_FAILED): a bug to report.",
-    503: "The service cannot take new work now: the job queue is full (LIMIT_QUEUE_FULL) or "
-    "the kill switch is engaged (KILL_SWITCH_ENGAGED).",
+    503: "The service cannot take new work now: the job queue is full (LIMIT_QUEUE_FULL), "
+    "every preview slot stayed busy (LIMIT_CONCURRENT_BUILDS) or the kill switch is engaged "
+    "(KILL_SWITCH_ENGAGED).",
     507: "RUNS_ROOT's disk has less free space than QUANTRUN_MIN_FREE_DISK_BYTES "
     "(LIMIT_DISK_FULL).",
 }

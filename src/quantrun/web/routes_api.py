@@ -208,7 +208,7 @@ def post_run(
 @router.post(
     "/inspect",
     summary="Validate a CSV and preview its quality report; writes nothing",
-    responses=problem_responses(*POST_PROBLEMS),
+    responses=problem_responses(*POST_PROBLEMS, 503),
 )
 def post_inspect(
     request: Request,
@@ -219,9 +219,10 @@ def post_inspect(
     sort: Annotated[bool, Form()] = False,
     drop_exact_duplicates: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
-    settings = _ctx(request).settings
+    ctx = _ctx(request)
+    settings = ctx.settings
     name = Path(file.filename or "upload.csv").name or "upload.csv"
-    with tempfile.TemporaryDirectory(prefix="quantrun-preview-") as tmp:
+    with ctx.preview_slot(), tempfile.TemporaryDirectory(prefix="quantrun-preview-") as tmp:
         path = Path(tmp) / name
         with path.open("wb") as out:
             copy_limited(file.file, out, settings.max_input_bytes)

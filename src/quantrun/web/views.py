@@ -6,7 +6,10 @@ from the core API; templates only format what these return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -14,7 +17,7 @@ import polars as pl
 from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
-from quantrun.errors import CATALOGUE
+from quantrun.errors import CATALOGUE, ErrorCode, error
 from quantrun.metrics import METRICS
 from quantrun.runs.artifacts import decimate
 from quantrun.runs.jobs import JobStore
@@ -35,13 +38,38 @@ SORTS = {
 RUN_STATUSES = ("succeeded", "queued", "running", "failed")
 
 
+#: How long a preview waits for a free preview slot before it is refused.
+PREVIEW_WAIT_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class Context:
     settings: Settings
+    #: Previews (POST /api/v1/inspect) read a whole upload into memory, like a build's ingest;
+    #: at most ``max_concurrent_jobs`` run at once in this process (builds have their slots).
+    previews: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        slots = threading.BoundedSemaphore(self.settings.max_concurrent_jobs)
+        object.__setattr__(self, "previews", slots)
 
     @property
     def jobs(self) -> JobStore:
         return JobStore(self.settings)
+
+    @contextlib.contextmanager
+    def preview_slot(self) -> Iterator[None]:
+        """Hold a preview slot, or LIMIT_CONCURRENT_BUILDS after PREVIEW_WAIT_SECONDS."""
+        if not self.previews.acquire(timeout=PREVIEW_WAIT_SECONDS):
+            raise error(
+                ErrorCode.LIMIT_CONCURRENT_BUILDS,
+                f"{self.settings.max_concurrent_jobs} file(s) are already being checked",
+                extra={"limit": self.settings.max_concurrent_jobs},
+            )
+        try:
+            yield
+        finally:
+            self.previews.release()
 
 
 def creation_state(ctx: Context) -> dict[str, Any]:
