@@ -36,9 +36,10 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from quantrun.engine import Costs, RiskConfig, simulate
 from quantrun.engine.kernel import simulate_kernel
 from quantrun.engine.records import decode_records, decode_trades
+from quantrun.engine.risk import Costs, RiskConfig
+from quantrun.engine.simulate import simulate
 from quantrun.strategies.base import Signals
 from quantrun.strategies.registry import get, parse_params
 from walk import SEED, random_walk

@@ -504,7 +504,7 @@ def parity(rows: int) -> dict[str, Any]:
     """quantrun's engine against FractionalBacktest on the same bars (parity_backtesting's
     comparison), on 1m bars and on the same bars resampled to 15m."""
     import parity_backtesting as pb
-    from quantrun.data import resample
+    from quantrun.data.resample import resample
     from walk import random_walk
 
     peers = pb.load_peers()

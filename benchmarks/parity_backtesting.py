@@ -43,8 +43,10 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from quantrun.data import IngestRequest, inspect, resample
-from quantrun.engine import Costs, RiskConfig, simulate
+from quantrun.data.ingest import IngestRequest, inspect
+from quantrun.data.resample import resample
+from quantrun.engine.risk import Costs, RiskConfig
+from quantrun.engine.simulate import simulate
 from quantrun.settings import Settings
 from quantrun.strategies.base import crosses_above
 from walk import SEED, random_walk

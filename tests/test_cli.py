@@ -220,3 +220,17 @@ def test_inspect_json_has_one_shape_for_file_level_failures(
     body = json.loads(result.stdout)
     assert body["valid"] is False and body["checks"] == []
     assert body["error"]["code"] == "INPUT_ENCODING"
+
+
+def test_light_commands_do_not_load_the_data_stack() -> None:
+    """The CLI, `--help`, listing and the kill switch import neither polars nor numba (they
+    cost about half a second at every start); commands that read data load them on use."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, quantrun.cli, quantrun.api;"
+        "print(sorted(m for m in ('polars', 'numba', 'numpy', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from pydantic import Field
 
-from quantrun.engine import Costs, RiskConfig, simulate
-from quantrun.engine.risk import RISK_LEVELS, risk_from_level
+from quantrun.engine.risk import RISK_LEVELS, Costs, RiskConfig, risk_from_level
+from quantrun.engine.simulate import simulate
 from quantrun.errors import ErrorCode, QuantrunError
 from quantrun.strategies.base import Signals, Strategy, StrategyParams
 from quantrun.strategies.registry import register, unregister

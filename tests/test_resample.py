@@ -22,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import quantrun.data
 from quantrun.data.resample import (
     AGGREGATION,
     OUTPUT_COLUMNS,
@@ -136,7 +135,7 @@ def test_worked_example_from_the_docs() -> None:
             (us("2024-03-01T09:16"), 98.5, 98.75, 98.25, 98.5, 1.0),
         ]
     )
-    result = quantrun.data.resample(data, "5m")
+    result = resample(data, "5m")
     assert_frame_equal(
         result.bars,
         expected(

@@ -12,36 +12,43 @@ result object with ``to_dict()``. Example::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from pydantic import ValidationError
 
-from quantrun.data.demo import DEMO_SYMBOL, write_demo_csv
 from quantrun.data.dialect import Format
-from quantrun.data.ingest import (
-    IngestRequest,
-    IngestResult,
-    Inspection,
-    ingest,
-    inspect,
-    quality_summary,
-    refused_report,
-)
-from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
-from quantrun.runs.builder import Progress, RunResult
-from quantrun.runs.builder import create_run as _build
 from quantrun.runs.export import RUN_COLUMNS, csv_bytes, run_row
 from quantrun.runs.killswitch import KillSwitch
-from quantrun.runs.reader import RunView
 from quantrun.runs.registry import RecoveryReport, Registry
-from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
-from quantrun.strategies.registry import catalogue
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from quantrun.data.ingest import IngestRequest, IngestResult, Inspection
+    from quantrun.runs.builder import Progress, RunResult
+    from quantrun.runs.reader import RunView
+    from quantrun.runs.request import RunCreateRequest
+
+# The functions below import the data layer, the builder and the reader when they are called:
+# those load polars and numba (about half a second), which listing runs, the kill switch and
+# `--help` never need. The classes re-exported here are resolved on first use the same way.
+_LAZY = {
+    "RunCreateRequest": "quantrun.runs.request",
+    "RunResult": "quantrun.runs.builder",
+    "RunView": "quantrun.runs.reader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'quantrun.api' has no attribute {name!r}")
 
 
 def _format(value: str) -> Format:
@@ -64,6 +71,8 @@ def _request(
     sort: bool,
     drop_exact_duplicates: bool,
 ) -> IngestRequest:
+    from quantrun.data.ingest import IngestRequest
+
     return IngestRequest(
         paths=list(paths),
         symbol=symbol,
@@ -87,6 +96,8 @@ def ingest_file(
     drop_exact_duplicates: bool = False,
 ) -> IngestResult:
     """Validate ``paths`` (concatenated in order) and store them as one dataset."""
+    from quantrun.data.ingest import ingest
+
     request = _request(
         paths,
         symbol=symbol,
@@ -111,6 +122,8 @@ def inspect_file(
     drop_exact_duplicates: bool = False,
 ) -> Inspection:
     """Run every check on ``paths`` and build the report, writing nothing."""
+    from quantrun.data.ingest import inspect
+
     request = _request(
         paths,
         symbol=symbol,
@@ -121,6 +134,20 @@ def inspect_file(
         drop_exact_duplicates=drop_exact_duplicates,
     )
     return inspect(request, settings)
+
+
+def refused_report(exc: QuantrunError) -> dict[str, Any]:
+    """The inspection report's shape for an input refused as a whole (no row was checked)."""
+    from quantrun.data.ingest import refused_report as report
+
+    return report(exc)
+
+
+def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers of a quality report people look at first."""
+    from quantrun.data.ingest import quality_summary as summary
+
+    return summary(report)
 
 
 __all__ = [
@@ -171,6 +198,8 @@ def _registry(settings: Settings, recover: bool = True) -> Registry:
 
 def load_dataset(dataset_id: str, settings: Settings | None = None) -> pl.DataFrame:
     """A stored dataset's canonical bars (``ts`` as Int64 epoch µs UTC)."""
+    from quantrun.data.store import DatasetStore
+
     return DatasetStore(_settings(settings).runs_root).load_bars(dataset_id)
 
 
@@ -226,6 +255,8 @@ def create_run(
 
 
 def _validated_request(**fields: Any) -> RunCreateRequest:
+    from quantrun.runs.request import RunCreateRequest
+
     try:
         return RunCreateRequest(**fields)
     except ValidationError as exc:
@@ -238,15 +269,19 @@ def create_run_from(
     request: RunCreateRequest, settings: Settings | None = None, *, progress: Progress | None = None
 ) -> RunResult:
     """Create a run from a ready :class:`RunCreateRequest` (the web edge's entry point)."""
+    from quantrun.runs.builder import create_run as build
+
     if progress is None:
-        return _build(request, _settings(settings))
-    return _build(request, _settings(settings), progress=progress)
+        return build(request, _settings(settings))
+    return build(request, _settings(settings), progress=progress)
 
 
 def open_run(run_id: str, settings: Settings | None = None, *, recover: bool = True) -> RunView:
     """A published run: ``.manifest``, ``.metrics``, ``.trades()``, ``.decisions()``,
     ``.series()`` (equity/drawdown/position) and ``.bars()`` as polars frames.
     ``recover=False``: see :func:`list_runs`."""
+    from quantrun.runs.reader import RunView
+
     return RunView.open(_registry(_settings(settings), recover), run_id)
 
 
@@ -279,6 +314,8 @@ def export_runs_csv(
 ) -> bytes:
     """The runs :func:`list_runs` returns as spreadsheet-safe CSV (``runs.export``), one row
     each, with the source file names read from each run's manifest."""
+    from quantrun.runs.reader import RunView
+
     resolved = _settings(settings)
     registry = _registry(resolved, recover)
     rows = []
@@ -294,6 +331,8 @@ def export_runs_csv(
 
 def list_strategies() -> list[dict[str, Any]]:
     """Every registered strategy with its parameters."""
+    from quantrun.strategies.registry import catalogue
+
     return catalogue()
 
 
@@ -325,6 +364,9 @@ def verify_run(
     recorded request in a temporary RUNS_ROOT and compare every artifact byte for byte."""
     import tempfile
 
+    from quantrun.runs.builder import create_run as build
+    from quantrun.runs.reader import RunView
+
     resolved = _settings(settings)
     view = RunView.open(_registry(resolved), run_id)
     problems = view.verify()
@@ -333,7 +375,7 @@ def verify_run(
     if rerun:
         request = _rerun_request(view, resolved)
         with tempfile.TemporaryDirectory(prefix="quantrun-rerun-") as tmp:
-            again = _build(request, resolved.model_copy(update={"runs_root": Path(tmp)}))
+            again = build(request, resolved.model_copy(update={"runs_root": Path(tmp)}))
             if again.run_id != run_id:
                 differences.append(f"rebuilt run id {again.run_id} differs")
             else:
@@ -347,6 +389,8 @@ def verify_run(
 def _rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
     """The recorded request, with each input found again: at its recorded path, or (for an
     upload, recorded under its file name) in RUNS_ROOT/uploads by its sha256."""
+    from quantrun.runs.request import RunCreateRequest
+
     recorded = view.manifest["request"]
     sources = view.manifest["dataset"]["sources"]
     paths = []
@@ -361,6 +405,8 @@ def _rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
 
 def check_registry(settings: Settings | None = None) -> dict[str, Any]:
     """Recover, then verify every listed run's artifacts."""
+    from quantrun.runs.reader import RunView
+
     resolved = _settings(settings)
     registry = Registry(resolved.runs_root, resolved.artifacts_root)
     recovery = registry.recover()
@@ -404,6 +450,8 @@ def rebuild_registry(settings: Settings | None = None) -> RecoveryReport:
 
 def list_datasets(settings: Settings) -> list[dict[str, Any]]:
     """Stored datasets, oldest data first: id, symbol, timeframe, rows, first/last bar."""
+    from quantrun.data.store import DatasetStore
+
     return DatasetStore(settings.runs_root).list()
 
 
@@ -429,6 +477,8 @@ class DemoResult:
 
 def run_demo(settings: Settings, directory: Path) -> DemoResult:
     """Write the embedded demo CSV into ``directory``, ingest it and create the demo run."""
+    from quantrun.data.demo import DEMO_SYMBOL, write_demo_csv
+
     csv_path = write_demo_csv(directory / f"{DEMO_SYMBOL}-1m-demo.csv")
     ingested = ingest_file(settings, [str(csv_path)], symbol=DEMO_SYMBOL)
     run = create_run(

@@ -1,15 +1,6 @@
-"""The simulation engine: risk gates, the compiled kernel, decision records."""
+"""The simulation engine: risk gates, the compiled kernel, decision records.
 
-from quantrun.engine.risk import RISK_LEVELS, Costs, RiskConfig, risk_from_file, risk_from_level
-from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate
-
-__all__ = [
-    "ENGINE_VERSION",
-    "RISK_LEVELS",
-    "Costs",
-    "RiskConfig",
-    "SimulationResult",
-    "risk_from_file",
-    "risk_from_level",
-    "simulate",
-]
+Import from the modules (``quantrun.engine.risk``, ``quantrun.engine.simulate``, ...): this
+package imports nothing itself, so that importing the risk presets does not compile or load
+the numba kernel.
+"""

@@ -20,9 +20,10 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -62,6 +63,8 @@ def safe_cell(value: Any) -> str:
 
 def safe_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """The same frame with every string column's cells made safe (numbers are untouched)."""
+    import polars as pl  # here, not at the top: the runs export and the CLI do not need it
+
     pattern = r"^[=+\-@\t\r]"
     return frame.with_columns(
         pl.when(pl.col(name).str.contains(pattern) & ~pl.col(name).str.contains(_NUMBER.pattern))
