@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -708,3 +709,19 @@ def test_previews_are_limited_like_builds(
         finally:
             ctx.previews.release()
         assert inspect(client, demo.read_bytes()).json()["valid"] is True
+
+
+def test_start_up_sweeps_partial_uploads_of_a_dead_server(settings: Settings) -> None:
+    uploads = settings.runs_root / "uploads"
+    uploads.mkdir(parents=True)
+    stale = uploads / ".upload-dead.part"
+    stale.write_bytes(b"half an upload")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    fresh = uploads / ".upload-live.part"  # another live server's upload in progress
+    fresh.write_bytes(b"still arriving")
+    kept = uploads / ("a" * 64 + ".csv")
+    kept.write_bytes(b"a stored upload")
+    with open_client(settings, start_worker=False):
+        pass
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([fresh.name, kept.name])

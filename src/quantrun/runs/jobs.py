@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -111,6 +112,29 @@ def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> Stored
         tmp.unlink(missing_ok=True)
     name = Path(filename or "upload.csv").name[:200] or "upload.csv"
     return StoredUpload(sha, final, size, name)
+
+
+#: A partial upload this old belongs to a server that died mid-upload (a live upload of even
+#: 1 GiB over loopback takes seconds).
+STALE_PART_SECONDS = 3600.0
+
+
+def sweep_partial_uploads(settings: Settings, now: float | None = None) -> list[str]:
+    """Delete ``uploads/.upload-*.part`` files older than STALE_PART_SECONDS: what a server
+    killed in the middle of receiving an upload leaves. Returns the names deleted."""
+    folder = settings.runs_root / "uploads"
+    if not folder.is_dir():
+        return []
+    moment = time.time() if now is None else now
+    swept = []
+    for part in folder.glob(".upload-*.part"):
+        with contextlib.suppress(OSError):
+            if moment - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+                swept.append(part.name)
+    if swept:
+        log.warning("uploads.partial_swept", names=swept)
+    return swept
 
 
 class JobStore:

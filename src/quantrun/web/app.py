@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
+from quantrun.runs.jobs import sweep_partial_uploads
 from quantrun.runs.registry import Registry
 from quantrun.runs.worker import Worker
 from quantrun.settings import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Registry(settings.runs_root, settings.artifacts_root).recover()
+        sweep_partial_uploads(settings)
         worker = Worker(settings)
         app.state.worker = worker
         # Without run creation there is nothing to work on: a read-only server never executes
