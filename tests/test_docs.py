@@ -45,6 +45,14 @@ def test_errors_doc_matches_the_catalogue() -> None:
     assert documented - codes == set(), "documented codes that do not exist"
 
 
+def test_errors_doc_lists_every_web_hint() -> None:
+    from quantrun.errors import WEB_HINTS
+
+    text = (DOCS / "errors.md").read_text()
+    missing = [code for code, hint in WEB_HINTS.items() if f"| `{code}` | {hint} |" not in text]
+    assert missing == []
+
+
 def test_settings_doc_lists_every_variable() -> None:
     text = (DOCS / "settings.md").read_text()
     assert [s.env for s in settings_table() if f"`{s.env}`" not in text] == []

@@ -725,3 +725,30 @@ def test_start_up_sweeps_partial_uploads_of_a_dead_server(settings: Settings) ->
     with open_client(settings, start_worker=False):
         pass
     assert sorted(p.name for p in uploads.iterdir()) == sorted([fresh.name, kept.name])
+
+
+# --- hints per edge -----------------------------------------------------------------------
+
+
+def test_web_hints_name_form_fields_and_api_fields_not_cli_flags(
+    settings: Settings, write_csv: Any
+) -> None:
+    from conftest import minute_rows
+    from quantrun.errors import WEB_HINTS
+
+    for code, hint in WEB_HINTS.items():
+        assert "--" not in hint and "`quantrun" not in hint, code
+        assert hint != CATALOGUE[code].hint, code
+    rows = minute_rows(5)
+    unsorted = write_csv([rows[1], rows[0], *rows[2:]])
+    with open_client(with_(settings, enable_run_creation=True), start_worker=False) as client:
+        report = inspect(client, unsorted.read_bytes()).json()
+        assert report["error"]["code"] == "CSV_UNSORTED"
+        assert "'Sort rows by time' (API: sort=true)" in report["error"]["hint"]
+        unknown = post_run(client, unsorted.read_bytes(), strategy="nope")
+        assert assert_problem(unknown, 400, "STRATEGY_UNKNOWN")["hint"].startswith("Pick a")
+        symbol = post_run(client, unsorted.read_bytes(), symbol="bad symbol!")
+        # A hint written for this one failure is kept as it is.
+        assert "letters, digits" in assert_problem(symbol, 400, "USAGE_INVALID_OPTION")["hint"]
+    cli = CliRunner().invoke(main, ["data", "inspect", str(unsorted)])
+    assert "pass --sort" in cli.stderr  # the CLI keeps the catalogue's hint

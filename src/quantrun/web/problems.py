@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from quantrun.errors import ErrorCode, QuantrunError
+from quantrun.errors import ErrorCode, QuantrunError, for_web
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 COMPONENTS = "#/components/schemas/"
@@ -76,7 +76,7 @@ def request_id(request: Request) -> str:
 
 
 def problem_body(exc: QuantrunError, request: Request) -> dict[str, Any]:
-    body = exc.to_dict()
+    body = for_web(exc.to_dict())
     body["status"] = exc.http_status
     body["type"] = f"/docs/errors#{str(exc.code).lower()}"
     body["request_id"] = request_id(request)

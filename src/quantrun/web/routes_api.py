@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from quantrun.api import export_runs_csv, inspect_file, list_strategies, open_run, refused_report
 from quantrun.data.dialect import Format
-from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.errors import ErrorCode, QuantrunError, error, for_web
 from quantrun.runs.artifacts import ARTIFACTS
 from quantrun.runs.health import readiness
 from quantrun.runs.jobs import SUCCEEDED, copy_limited, store_upload
@@ -240,6 +240,8 @@ def post_inspect(
             report = refused_report(exc)
     for source in report["sources"]:
         source["path"] = name
+    if report.get("error"):
+        report["error"] = for_web(report["error"])
     return report
 
 

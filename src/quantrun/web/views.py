@@ -17,7 +17,7 @@ import polars as pl
 from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
-from quantrun.errors import CATALOGUE, ErrorCode, error
+from quantrun.errors import CATALOGUE, ErrorCode, error, for_web
 from quantrun.metrics import METRICS
 from quantrun.runs.artifacts import decimate
 from quantrun.runs.jobs import JobStore
@@ -104,7 +104,7 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "attempts": job.get("attempts", 0),
         "run_id": job.get("run_id"),
         "created": job.get("created"),
-        "error": job.get("error"),
+        "error": for_web(job["error"]) if job.get("error") else None,
         "symbol": request.get("symbol"),
         "strategy": request.get("strategy"),
         "timeframe": request.get("timeframe"),
