@@ -199,7 +199,7 @@ def test_upload_between_limit_and_form_overhead_is_refused_while_copied(
     with open_client(small, start_worker=False) as client:
         refused = post_run(client, b"x" * 5000)
         assert_problem(refused, 413, "LIMIT_INPUT_SIZE")
-    assert list((settings.runs_root / "uploads").iterdir()) == []
+    assert not (settings.runs_root / "uploads").exists()  # refused while hashed, never stored
 
 
 def _raw_post(port: int, head: bytes, body: Iterator[bytes]) -> tuple[int, bytes]:
@@ -307,9 +307,11 @@ def test_queue_limit_is_kept_by_the_job_store_and_the_api(settings: Settings, de
         body = assert_problem(second, 503, "LIMIT_QUEUE_FULL")
         assert body["extra"]["limit"] == 1
         assert sorted((settings.runs_root / "uploads").iterdir()) == uploads
-        # A full queue refuses before the upload is stored, so even a repeat of the queued
-        # request is told to come back later; nothing is queued twice.
-        assert_problem(post_run(client, demo.read_bytes()), 503, "LIMIT_QUEUE_FULL")
+        # The upload is hashed before the queue is checked: a repeat of the queued request
+        # finds its job even while the queue is full, and nothing is queued twice.
+        again = post_run(client, demo.read_bytes())
+        assert again.status_code == 202
+        assert again.json()["job"]["job_id"] == first.json()["job"]["job_id"]
         assert len(list((settings.runs_root / "jobs").glob("*.json"))) == 1
     store = JobStore(one)
     request = RunCreateRequest(paths=[str(demo)], symbol="D", strategy="buy_and_hold")

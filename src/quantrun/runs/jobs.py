@@ -67,9 +67,11 @@ class StoredUpload:
     filename: str
 
 
-def copy_limited(stream: IO[bytes], out: IO[bytes], limit: int, digest: Any | None = None) -> int:
-    """Copy ``stream`` to ``out`` in chunks, refusing (LIMIT_INPUT_SIZE) as soon as more than
-    ``limit`` bytes have arrived; optionally feed ``digest``. Returns the byte count."""
+def copy_limited(
+    stream: IO[bytes], out: IO[bytes] | None, limit: int, digest: Any | None = None
+) -> int:
+    """Copy ``stream`` to ``out`` (or nowhere) in chunks, refusing (LIMIT_INPUT_SIZE) as soon as
+    more than ``limit`` bytes have arrived; optionally feed ``digest``. Returns the byte count."""
     size = 0
     while chunk := stream.read(CHUNK):
         size += len(chunk)
@@ -81,7 +83,8 @@ def copy_limited(stream: IO[bytes], out: IO[bytes], limit: int, digest: Any | No
             )
         if digest is not None:
             digest.update(chunk)
-        out.write(chunk)
+        if out is not None:
+            out.write(chunk)
     return size
 
 
@@ -110,8 +113,37 @@ def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> Stored
             fsync_dir(uploads)
     finally:
         tmp.unlink(missing_ok=True)
-    name = Path(filename or "upload.csv").name[:200] or "upload.csv"
-    return StoredUpload(sha, final, size, name)
+    return StoredUpload(sha, final, size, upload_label(filename))
+
+
+def upload_label(filename: str) -> str:
+    """The name an upload is shown and recorded under: the file name the user gave, no path."""
+    return Path(filename or "upload.csv").name[:200] or "upload.csv"
+
+
+def submit_upload(
+    store: JobStore, request: RunCreateRequest, stream: IO[bytes], filename: str
+) -> tuple[dict[str, Any], bool]:
+    """Queue ``request`` on an uploaded file (``stream`` must be seekable); (job, new).
+
+    The upload is hashed first, so the same file and request find their existing job even
+    while the queue is full; a new job needs room in the queue, checked before the upload is
+    stored (and again by :meth:`JobStore.submit` under the jobs lock).
+    """
+    settings = store.settings
+    digest = hashlib.sha256()
+    stream.seek(0)
+    copy_limited(stream, None, settings.max_input_bytes, digest)
+    sha = digest.hexdigest()
+    path = settings.runs_root / "uploads" / f"{sha}.csv"
+    final = request.model_copy(update={"paths": [str(path)], "labels": [upload_label(filename)]})
+    existing = store.find(final, sha)
+    if existing is not None:
+        return existing, False
+    store.check_queue_room()
+    stream.seek(0)
+    upload = store_upload(settings, stream, filename)
+    return store.submit(final, upload.sha256)
 
 
 #: A partial upload this old belongs to a server that died mid-upload (a live upload of even
@@ -176,6 +208,20 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         replace_file(self.path(job["job_id"]), canonical_file_bytes(job))
 
+    @staticmethod
+    def job_id_for(request: RunCreateRequest, upload_sha256: str | None) -> str:
+        """The job id: the sha256 of the upload's hash and the canonical request."""
+        return canonical_hash(
+            {"upload_sha256": upload_sha256, "request": request.model_dump(mode="json")}
+        )
+
+    def find(self, request: RunCreateRequest, upload_sha256: str | None) -> dict[str, Any] | None:
+        """The job these inputs already made, if any."""
+        try:
+            return self.get(self.job_id_for(request, upload_sha256))
+        except QuantrunError:
+            return None
+
     def submit(
         self, request: RunCreateRequest, upload_sha256: str | None
     ) -> tuple[dict[str, Any], bool]:
@@ -183,9 +229,7 @@ class JobStore:
 
         A known job that failed is left as it is: the user retries it explicitly.
         """
-        job_id = canonical_hash(
-            {"upload_sha256": upload_sha256, "request": request.model_dump(mode="json")}
-        )
+        job_id = self.job_id_for(request, upload_sha256)
         with self._guard():
             if self.path(job_id).exists():
                 return self.get(job_id), False

@@ -16,7 +16,7 @@ from quantrun.data.dialect import Format
 from quantrun.errors import ErrorCode, QuantrunError, error, for_web
 from quantrun.runs.artifacts import ARTIFACTS
 from quantrun.runs.health import readiness
-from quantrun.runs.jobs import SUCCEEDED, copy_limited, store_upload
+from quantrun.runs.jobs import SUCCEEDED, copy_limited, submit_upload
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
@@ -162,7 +162,6 @@ def post_run(
     if not settings.enable_run_creation:
         raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
     KillSwitch(settings.runs_root).check()
-    ctx.jobs.check_queue_room()  # early, so a full queue stores nothing; submit checks again
     if not file.filename and file.size in (None, 0):
         raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
     try:
@@ -189,11 +188,7 @@ def post_run(
     )
     # A bad strategy, parameter or risk level fails now, before the upload is stored or queued.
     run_request.resolve()
-    upload = store_upload(settings, file.file, file.filename or "upload.csv")
-    run_request = run_request.model_copy(
-        update={"paths": [str(upload.path)], "labels": [upload.filename]}
-    )
-    job, _new = ctx.jobs.submit(run_request, upload.sha256)
+    job, _new = submit_upload(ctx.jobs, run_request, file.file, file.filename or "upload.csv")
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
