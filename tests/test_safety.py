@@ -754,3 +754,15 @@ def test_web_hints_name_form_fields_and_api_fields_not_cli_flags(
         assert "letters, digits" in assert_problem(symbol, 400, "USAGE_INVALID_OPTION")["hint"]
     cli = CliRunner().invoke(main, ["data", "inspect", str(unsorted)])
     assert "pass --sort" in cli.stderr  # the CLI keeps the catalogue's hint
+
+
+def test_resubmitting_a_known_job_restores_its_deleted_upload(
+    settings: Settings, demo: Path
+) -> None:
+    with open_client(with_(settings, enable_run_creation=True), start_worker=False) as client:
+        first = post_run(client, demo.read_bytes())
+        (stored,) = (settings.runs_root / "uploads").glob("*.csv")
+        stored.unlink()  # someone cleaned the uploads folder by hand
+        again = post_run(client, demo.read_bytes())
+        assert again.json()["job"]["job_id"] == first.json()["job"]["job_id"]
+        assert stored.read_bytes() == demo.read_bytes()

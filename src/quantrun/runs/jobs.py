@@ -138,12 +138,14 @@ def submit_upload(
     path = settings.runs_root / "uploads" / f"{sha}.csv"
     final = request.model_copy(update={"paths": [str(path)], "labels": [upload_label(filename)]})
     existing = store.find(final, sha)
+    if existing is None:
+        store.check_queue_room()
+    if existing is None or not path.is_file():  # a known job whose upload was deleted gets it back
+        stream.seek(0)
+        store_upload(settings, stream, filename)
     if existing is not None:
         return existing, False
-    store.check_queue_room()
-    stream.seek(0)
-    upload = store_upload(settings, stream, filename)
-    return store.submit(final, upload.sha256)
+    return store.submit(final, sha)
 
 
 #: A partial upload this old belongs to a server that died mid-upload (a live upload of even
