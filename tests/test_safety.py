@@ -380,6 +380,8 @@ def test_corrupt_kill_switch_blocks_cli_api_and_shows_in_readiness(
         assert ready["kill_switch"]["engaged"] is True and ready["accepting_runs"] is False
         page = client.get("/runs/new")
         assert "kill switch" in page.text.lower()
+        # The page must not suggest the CLI: the switch stops it too.
+        assert "creation-cli-blocked" in page.text and "can still be created" not in page.text
     assert not (settings.runs_root / "runs").exists()
 
 

@@ -75,20 +75,27 @@ class Context:
 def creation_state(ctx: Context) -> dict[str, Any]:
     """Whether this server accepts new runs, and if not, why and how to change it."""
     switch = KillSwitch(ctx.settings.runs_root).state()
-    if not ctx.settings.enable_run_creation:
-        reason = (
-            "Run creation is switched off on this server. Start it with "
-            "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1)."
-        )
-    elif switch.engaged:
+    # The kill switch first: it stops every edge, the CLI included, whatever the flag says.
+    if switch.engaged:
         reason = (
             f"Run creation is stopped by the kill switch: {switch.reason or 'no reason given'}"
             f" ({switch.actor or 'unknown'}, {switch.changed_at or 'time unknown'}). "
             "`quantrun killswitch off --reason TEXT` releases it."
         )
+    elif not ctx.settings.enable_run_creation:
+        reason = (
+            "Run creation is switched off on this server. Start it with "
+            "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1)."
+        )
     else:
         reason = None
-    return {"enabled": reason is None, "reason": reason, "kill_switch": switch.to_dict()}
+    return {
+        "enabled": reason is None,
+        "reason": reason,
+        "kill_switch": switch.to_dict(),
+        # Only the per-server flag leaves the command line as a way to create runs.
+        "cli_allowed": not switch.engaged,
+    }
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
