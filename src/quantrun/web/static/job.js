@@ -8,6 +8,8 @@
   var apiUrl = root.getAttribute("data-api-url");
   var STAGES = ["ingest", "resample", "simulate", "metrics", "write"];
   var LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed" };
+  /* Stages outside the progress list, said in words. */
+  var STAGE_TEXT = { waiting: "waiting for a free build slot" };
   var INTERVAL = 500;
   var STILL_WORKING_AFTER = 15000;
   var started = Date.now();
@@ -37,7 +39,7 @@
     badge.textContent = LABELS[job.state] || job.state;
     var stage = byId("job-stage");
     stage.setAttribute("data-stage", job.stage || "");
-    stage.textContent = job.state === "running" && job.stage ? job.stage : "";
+    stage.textContent = job.state === "running" && job.stage ? STAGE_TEXT[job.stage] || job.stage : "";
     document.title = "Job " + job.job_id.slice(0, 12) + " \u00b7 " + (LABELS[job.state] || job.state) + " \u00b7 quantrun";
 
     var current = STAGES.indexOf(job.stage);
