@@ -96,11 +96,10 @@ def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str
         os.environ, runs_root=runs_root, enable_run_creation=enable_run_creation
     )
     configure_logging(settings.log_level)
-    from quantrun.web.server import check_port, run_server
+    from quantrun.web.server import run_server
 
-    check_port(host, port)
-    click.echo(f"quantrun on http://{host}:{port}/runs  (RUNS_ROOT {settings.runs_root})", err=True)
-    run_server(settings, host=host, port=port)
+    banner = f"quantrun on http://{host}:{port}/runs  (RUNS_ROOT {settings.runs_root})"
+    run_server(settings, host=host, port=port, announce=lambda: click.echo(banner, err=True))
 
 
 @main.command("demo")
@@ -138,11 +137,13 @@ def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json:
         from quantrun.web.server import run_server
 
         served = settings.model_copy(update={"enable_run_creation": True})
-        click.echo(
-            f"web UI     http://127.0.0.1:{port}/runs/{result.run.run_id}  (Ctrl-C stops it)",
-            err=as_json,
+        banner = f"web UI     http://127.0.0.1:{port}/runs/{result.run.run_id}  (Ctrl-C stops it)"
+        run_server(
+            served,
+            host="127.0.0.1",
+            port=port,
+            announce=lambda: click.echo(banner, err=as_json),
         )
-        run_server(served, host="127.0.0.1", port=port)
 
 
 def _echo_demo(result: DemoResult, settings: Settings) -> None:

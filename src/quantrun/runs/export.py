@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[" + re.escape("".join(FORMULA_START)) + "]"
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 #: Columns of the runs export, in order.
@@ -65,9 +66,10 @@ def safe_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """The same frame with every string column's cells made safe (numbers are untouched)."""
     import polars as pl  # here, not at the top: the runs export and the CLI do not need it
 
-    pattern = r"^[=+\-@\t\r]"
     return frame.with_columns(
-        pl.when(pl.col(name).str.contains(pattern) & ~pl.col(name).str.contains(_NUMBER.pattern))
+        pl.when(
+            pl.col(name).str.contains(_FORMULA_START) & ~pl.col(name).str.contains(_NUMBER.pattern)
+        )
         .then(pl.lit("'") + pl.col(name))
         .otherwise(pl.col(name))
         .alias(name)

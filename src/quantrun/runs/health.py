@@ -16,12 +16,11 @@ still work while creation is stopped.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
 from typing import Any
 
-from quantrun.durable import fsync_dir
+from quantrun.durable import fsync_dir, write_bytes
 from quantrun.errors import ErrorCode, error
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.registry import Registry
@@ -38,12 +37,7 @@ def storage_probe(settings: Settings) -> dict[str, Any]:
     probe = folder / f".ready-probe-{uuid.uuid4().hex}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, b"ok")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_bytes(probe, b"ok")
         probe.unlink()
         fsync_dir(folder)
     except OSError as exc:

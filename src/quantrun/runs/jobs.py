@@ -88,11 +88,14 @@ def copy_limited(
     return size
 
 
-def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> StoredUpload:
+def store_upload(
+    settings: Settings, stream: IO[bytes], filename: str, sha256: str | None = None
+) -> StoredUpload:
     """Stream an upload to ``uploads/<sha256>.csv`` without holding it in memory.
 
     The size limit is enforced while reading: an over-limit upload is cut off at the limit and
-    leaves nothing on disk.
+    leaves nothing on disk. ``sha256``: the stream's hash when the caller has just computed it
+    (it is then not computed again).
     """
     require_free_disk(settings)
     uploads = settings.runs_root / "uploads"
@@ -101,10 +104,12 @@ def store_upload(settings: Settings, stream: IO[bytes], filename: str) -> Stored
     digest = hashlib.sha256()
     try:
         with tmp.open("xb") as out:
-            size = copy_limited(stream, out, settings.max_input_bytes, digest)
+            size = copy_limited(
+                stream, out, settings.max_input_bytes, digest if not sha256 else None
+            )
             out.flush()
             os.fsync(out.fileno())
-        sha = digest.hexdigest()
+        sha = sha256 or digest.hexdigest()
         final = uploads / f"{sha}.csv"
         if final.exists():
             tmp.unlink()
@@ -142,7 +147,7 @@ def submit_upload(
         store.check_queue_room()
     if existing is None or not path.is_file():  # a known job whose upload was deleted gets it back
         stream.seek(0)
-        store_upload(settings, stream, filename)
+        store_upload(settings, stream, filename, sha256=sha)
     if existing is not None:
         return existing, False
     return store.submit(final, sha)

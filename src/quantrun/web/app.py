@@ -31,7 +31,7 @@ from quantrun.settings import Settings
 from quantrun.version import __version__
 from quantrun.web import routes_api, routes_pages
 from quantrun.web.guard import Guard
-from quantrun.web.problems import install_openapi, problem_response, request_id
+from quantrun.web.problems import install_openapi, request_id
 from quantrun.web.ratelimit import RateLimiter
 from quantrun.web.requestlog import RequestLog
 from quantrun.web.views import Context
@@ -91,16 +91,14 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
 
     @app.exception_handler(QuantrunError)
     async def on_quantrun_error(request: Request, exc: QuantrunError) -> Response:
-        if request.url.path.startswith("/api/"):
-            return problem_response(exc, request)
-        return routes_pages.error_page(request, exc)
+        return routes_pages.error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         failure = error(ErrorCode.USAGE_INVALID_OPTION, f"{where or 'request'}: {first['msg']}")
-        return on_problem(request, failure)
+        return routes_pages.error_response(request, failure)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -114,17 +112,14 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
             )
         else:
             failure = error(ErrorCode.USAGE_INVALID_OPTION, str(exc.detail)[:200])
-        return on_problem(request, failure)
+        return routes_pages.error_response(request, failure)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.error("request.crashed", request_id=request_id(request), error=type(exc).__name__)
-        return on_problem(request, error(ErrorCode.INTERNAL, "unexpected error inside quantrun"))
-
-    def on_problem(request: Request, failure: QuantrunError) -> Response:
-        if request.url.path.startswith("/api/"):
-            return problem_response(failure, request)
-        return routes_pages.error_page(request, failure)
+        return routes_pages.error_response(
+            request, error(ErrorCode.INTERNAL, "unexpected error inside quantrun")
+        )
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     def chart_library() -> FileResponse:

@@ -26,15 +26,13 @@ import contextlib
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
-from quantrun.web.problems import problem_response
 from quantrun.web.ratelimit import RateLimiter
-from quantrun.web.routes_pages import error_page
+from quantrun.web.routes_pages import error_response
 
 log = get_logger(__name__)
 
@@ -205,14 +203,7 @@ class Guard:
             await self._answer(scope, send, self._too_large())
 
     async def _answer(self, scope: Scope, send: Send, exc: QuantrunError) -> None:
-        request = Request(scope)
-        response: Response
-        if request.url.path.startswith("/api/"):
-            response = problem_response(exc, request)
-        else:
-            response = error_page(request, exc)
-            for key, value in exc.extra.get("headers", {}).items():
-                response.headers[key] = str(value)
+        response = error_response(Request(scope), exc)
 
         async def no_body() -> Message:
             return {"type": "http.disconnect"}

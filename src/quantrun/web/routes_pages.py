@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from quantrun.errors import QuantrunError
-from quantrun.web.problems import problem_body
+from quantrun.web.problems import problem_body, problem_response
 from quantrun.web.queries import context, runs_listing
 from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
 
@@ -172,6 +172,17 @@ def error_page(request: Request, exc: QuantrunError) -> Response:
     return templates.TemplateResponse(
         request, "error.html", {"data": {"error": body}}, status_code=exc.http_status
     )
+
+
+def error_response(request: Request, exc: QuantrunError) -> Response:
+    """The one way a failure is answered: problem+json under ``/api/``, the error page (or its
+    JSON twin) elsewhere; headers the error asks for (Retry-After, Connection) on both."""
+    if request.url.path.startswith("/api/"):
+        return problem_response(exc, request)
+    response = error_page(request, exc)
+    for key, value in exc.extra.get("headers", {}).items():
+        response.headers[key] = str(value)
+    return response
 
 
 @router.get("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import uvicorn
 
@@ -40,9 +41,18 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until interrupted. uvicorn re-raises SIGTERM after a clean shutdown."""
+def run_server(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Serve until interrupted; ``announce`` runs once the address is known to be free (the
+    CLI prints where to look). uvicorn re-raises SIGTERM after a clean shutdown."""
     check_port(host, port)
+    if announce is not None:
+        announce()
     app = create_app(allowing_bind_host(settings, host))
     # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For
     # sent by any loopback client, and one client could pose as many to the rate limit.
