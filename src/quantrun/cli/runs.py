@@ -179,8 +179,6 @@ def runs_create(
 class _Progress:
     """A rich progress line on a terminal for long runs; silent otherwise."""
 
-    STAGES = ("ingest", "resample", "simulate", "metrics", "write")
-
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self._progress: Any = None
@@ -192,12 +190,16 @@ class _Progress:
 
             self._progress = Progress(transient=True)
             self._progress.start()
-            self._task = self._progress.add_task("starting", total=len(self.STAGES))
+            from quantrun.runs.builder import BUILD_STAGES
+
+            self._task = self._progress.add_task("starting", total=len(BUILD_STAGES))
         return self.update
 
     def update(self, stage: str) -> None:
+        from quantrun.runs.builder import BUILD_STAGES
+
         if self._progress is not None:
-            done = self.STAGES.index(stage) if stage in self.STAGES else 0
+            done = BUILD_STAGES.index(stage) if stage in BUILD_STAGES else 0
             self._progress.update(self._task, completed=done, description=stage)
 
     def __exit__(self, *exc: object) -> None:

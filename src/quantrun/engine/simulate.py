@@ -54,6 +54,7 @@ def warm_up(
     params: Mapping[str, Any] | StrategyParams,
     risk: RiskConfig,
     costs: Costs,
+    version: str | None = None,
 ) -> None:
     """Simulate two placeholder bars, so numba loads the compiled kernel from its on-disk
     cache now (about 0.25 s, the first time in a process) — e.g. on a thread while the data
@@ -63,7 +64,7 @@ def warm_up(
         {"ts": [0, 60_000_000], "open": flat, "high": flat, "low": flat, "close": flat}
         | {"volume": flat}
     )
-    simulate(bars, strategy_id, params, risk, costs)
+    simulate(bars, strategy_id, params, risk, costs, version=version)
 
 
 def simulate(
@@ -72,10 +73,15 @@ def simulate(
     params: Mapping[str, Any] | StrategyParams,
     risk: RiskConfig,
     costs: Costs,
+    *,
+    version: str | None = None,
 ) -> SimulationResult:
-    """Run ``strategy_id`` over ``bars`` under ``risk`` and ``costs``."""
-    strategy = get(strategy_id)
-    parsed = params if isinstance(params, StrategyParams) else parse_params(strategy_id, params)
+    """Run ``strategy_id`` (at ``version``; None: the current one) over ``bars`` under
+    ``risk`` and ``costs``."""
+    strategy = get(strategy_id, version)
+    parsed = (
+        params if isinstance(params, StrategyParams) else parse_params(strategy_id, params, version)
+    )
     signals = strategy.signals(bars, parsed)
     target = np.ascontiguousarray(signals.target, dtype=np.int8)
     changes = int(np.count_nonzero(np.diff(target, prepend=np.int8(0))))

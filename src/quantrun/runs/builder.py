@@ -53,6 +53,12 @@ IDENTITY_SCHEMA_VERSION = 1
 LIBRARIES = ("numba", "numpy", "polars", "pyarrow", "pydantic")
 
 Progress = Callable[[str], None]
+
+#: The stages a build reports through its ``progress`` hook, in order: the CLI progress bar,
+#: the job page and the benchmarks read this one tuple. A build waiting for a free slot
+#: reports :data:`WAITING` first.
+BUILD_STAGES = ("ingest", "resample", "simulate", "metrics", "write", "publish")
+WAITING = "waiting"
 Clock = Callable[[], datetime]
 
 
@@ -153,7 +159,7 @@ def create_run(
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
     slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
-    with slots.hold(wait=slot_wait, on_wait=lambda: progress("waiting")):
+    with slots.hold(wait=slot_wait, on_wait=lambda: progress(WAITING)):
         switch.check()  # the switch may have been thrown while this build waited
         log.info("build.started", strategy=request.strategy, symbol=request.symbol)
         return _build(request, resolved, settings, registry, switch, progress, clock)
@@ -223,6 +229,7 @@ def _build(
                 run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files
             )
             switch.check()  # again just before the commit point: a switch thrown mid-run holds
+            progress("publish")
             created = _publish(work, registry, run_id, manifest)
     except OSError as exc:
         raise error(

@@ -3,8 +3,10 @@
     @register
     class BuyAndHold(Strategy): ...
 
-``get(id)`` finds one, ``parse_params(id, raw)`` validates its parameters (strings from the CLI
-are coerced: ``{"fast": "10"}`` becomes ``fast=10``), ``catalogue()`` describes them all.
+``get(id)`` finds the current version of one, ``get(id, version)`` a given version (old
+versions stay registered so old runs re-run exactly), ``parse_params(id, raw)`` validates its
+parameters (strings from the CLI are coerced: ``{"fast": "10"}`` becomes ``fast=10``),
+``catalogue()`` describes the current versions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pydantic import ValidationError
 from quantrun.errors import ErrorCode, error
 from quantrun.strategies.base import Strategy, StrategyParams
 
-_REGISTRY: dict[str, type[Strategy]] = {}
+#: id -> version -> class, versions in registration order (the last one is current).
+_REGISTRY: dict[str, dict[str, type[Strategy]]] = {}
 
 S = TypeVar("S", bound=type[Strategy])
 
@@ -27,18 +30,21 @@ class DuplicateStrategyError(RuntimeError):
 
 
 def register(cls: S) -> S:
-    existing = _REGISTRY.get(cls.id)
+    """Register ``cls`` under its id and version. A newer version of an id is registered after
+    the older ones and becomes the current one; the older ones stay runnable."""
+    versions = _REGISTRY.setdefault(cls.id, {})
+    existing = versions.get(cls.version)
     if existing is not None and existing is not cls:
         raise DuplicateStrategyError(
-            f"strategy id {cls.id!r} is claimed by both {existing.__module__}.{existing.__name__}"
-            f" and {cls.__module__}.{cls.__name__}"
+            f"strategy {cls.id!r} version {cls.version!r} is claimed by both "
+            f"{existing.__module__}.{existing.__name__} and {cls.__module__}.{cls.__name__}"
         )
-    _REGISTRY[cls.id] = cls
+    versions[cls.version] = cls
     return cls
 
 
 def unregister(strategy_id: str) -> None:
-    """For tests that register throwaway strategies."""
+    """For tests that register throwaway strategies (every version of the id)."""
     _REGISTRY.pop(strategy_id, None)
 
 
@@ -47,25 +53,43 @@ def _load_builtins() -> None:
     from quantrun.strategies import builtin  # noqa: F401
 
 
-def get(strategy_id: str) -> type[Strategy]:
+def get(strategy_id: str, version: str | None = None) -> type[Strategy]:
+    """The strategy ``strategy_id`` at ``version`` (None: its current version)."""
     _load_builtins()
-    try:
-        return _REGISTRY[strategy_id]
-    except KeyError:
+    versions = _REGISTRY.get(strategy_id)
+    if not versions:
         raise error(
             ErrorCode.STRATEGY_UNKNOWN,
             f"no strategy {strategy_id!r}; known: {', '.join(sorted(_REGISTRY))}",
+        )
+    if version is None:
+        return list(versions.values())[-1]
+    try:
+        return versions[version]
+    except KeyError:
+        raise error(
+            ErrorCode.STRATEGY_UNKNOWN,
+            f"strategy {strategy_id!r} has no version {version!r}; known: {', '.join(versions)}",
         ) from None
 
 
-def all_strategies() -> list[type[Strategy]]:
+def versions_of(strategy_id: str) -> list[str]:
+    """Every registered version of ``strategy_id``, oldest first."""
     _load_builtins()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return list(_REGISTRY.get(strategy_id, {}))
 
 
-def parse_params(strategy_id: str, raw: Mapping[str, Any]) -> StrategyParams:
-    """Validate ``raw`` against the strategy's parameter model."""
-    strategy = get(strategy_id)
+def all_strategies() -> list[type[Strategy]]:
+    """The current version of every strategy, by id."""
+    _load_builtins()
+    return [list(_REGISTRY[k].values())[-1] for k in sorted(_REGISTRY) if _REGISTRY[k]]
+
+
+def parse_params(
+    strategy_id: str, raw: Mapping[str, Any], version: str | None = None
+) -> StrategyParams:
+    """Validate ``raw`` against the parameter model of the strategy (at ``version``)."""
+    strategy = get(strategy_id, version)
     try:
         return strategy.Params.model_validate(dict(raw))
     except ValidationError as exc:

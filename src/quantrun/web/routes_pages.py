@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from quantrun.errors import QuantrunError
-from quantrun.web.problems import problem_body, problem_response
+from quantrun.runs.builder import BUILD_STAGES
 from quantrun.web.queries import context, runs_listing
+from quantrun.web.responses import templates
 from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 DASH = "—"
 
@@ -151,6 +148,7 @@ templates.env.filters.update(
     basename=basename,
 )
 templates.env.globals["query_with"] = query_with
+templates.env.globals["build_stages"] = BUILD_STAGES
 
 
 _ctx = context
@@ -161,28 +159,6 @@ def render(request: Request, template: str, data: dict[str, Any], status: int = 
     if request.query_params.get("format") == "json":
         return JSONResponse(data, status_code=status)
     return templates.TemplateResponse(request, template, {"data": data}, status_code=status)
-
-
-def error_page(request: Request, exc: QuantrunError) -> Response:
-    body = problem_body(exc, request)
-    if request.query_params.get("format") == "json":
-        return JSONResponse(
-            body, status_code=exc.http_status, media_type="application/problem+json"
-        )
-    return templates.TemplateResponse(
-        request, "error.html", {"data": {"error": body}}, status_code=exc.http_status
-    )
-
-
-def error_response(request: Request, exc: QuantrunError) -> Response:
-    """The one way a failure is answered: problem+json under ``/api/``, the error page (or its
-    JSON twin) elsewhere; headers the error asks for (Retry-After, Connection) on both."""
-    if request.url.path.startswith("/api/"):
-        return problem_response(exc, request)
-    response = error_page(request, exc)
-    for key, value in exc.extra.get("headers", {}).items():
-        response.headers[key] = str(value)
-    return response
 
 
 @router.get("/")

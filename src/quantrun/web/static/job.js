@@ -6,7 +6,10 @@
   if (!qr || !root) return;
 
   var apiUrl = root.getAttribute("data-api-url");
-  var STAGES = ["ingest", "resample", "simulate", "metrics", "write"];
+  /* The build's stages, in order, as the page lists them (runs.builder.BUILD_STAGES). */
+  var STAGES = Array.prototype.map.call(document.querySelectorAll("#job-stages li"), function (li) {
+    return li.getAttribute("data-stage");
+  });
   var LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed" };
   /* Stages outside the progress list, said in words. */
   var STAGE_TEXT = { waiting: "waiting for a free build slot" };

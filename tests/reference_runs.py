@@ -1,0 +1,176 @@
+"""Reference runs: real requests whose manifests were recorded before a refactor, so a test can
+rebuild them and prove that every run id and artifact byte is unchanged.
+
+A manifest lists every artifact's size and sha256, so equal manifest bytes mean equal
+artifacts. Each case is built from inside a working folder with relative paths, so the source
+path recorded in the manifest is the same on every machine. Regenerate deliberately, only after
+a change meant to alter run bytes (then old runs must keep verifying through their versions)::
+
+    .venv/bin/python tests/reference_runs.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantrun.api import create_run, ingest_file
+from quantrun.data.demo import write_demo_csv
+from quantrun.settings import Settings
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reference_manifests"
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL_MONTHS = ("DOTUSDT-1m-2025-11.csv", "LINKUSDT-1m-2023-02.csv", "LTCUSDT-1m-2026-02.csv")
+DEMO_CSV = "demo/DEMOUSD-1m-demo.csv"
+SHORT_CSV = "golden-DEMOUSD-1m.csv"
+RISK_FILE = "risk-custom.json"
+RISK_CUSTOM = {
+    "position_fraction": 0.8,
+    "stop_loss_pct": 3.0,
+    "take_profit_pct": None,
+    "max_drawdown_halt_pct": 15.0,
+    "allow_short": True,
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One reference run: its name, the request's fields, and whether it needs shared data."""
+
+    name: str
+    fields: dict[str, Any]
+    real: bool = False
+    ingest_first: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _cases() -> list[Case]:
+    sma = {"strategy": "sma_crossover", "params": {"fast": 10, "slow": 30}}
+    cases = [
+        # `make demo`: ingest, then the 10/30 crossover on 15m bars at moderate risk.
+        Case(
+            "demo",
+            {"paths": [DEMO_CSV], "symbol": "DEMOUSD", "timeframe": "15m", "risk": "moderate"}
+            | sma,
+            ingest_first=True,
+        ),
+        Case(
+            "golden",
+            {"paths": [SHORT_CSV], "symbol": "DEMOUSD", "timeframe": "15m", "risk": "moderate"}
+            | sma,
+        ),
+        Case(
+            "bollinger-1h-aggressive-costs",
+            {
+                "paths": [DEMO_CSV],
+                "symbol": "DEMOUSD",
+                "strategy": "bollinger_reversion",
+                "timeframe": "1h",
+                "risk": "aggressive",
+                "commission_bps": 5.0,
+                "slippage_bps": 2.5,
+                "cash": 25_000.0,
+            },
+        ),
+        Case(
+            "donchian-4h-window",
+            {
+                "paths": [DEMO_CSV],
+                "symbol": "DEMOUSD",
+                "strategy": "donchian_breakout",
+                "timeframe": "4h",
+                "params": {"entry": 12, "exit": 6},
+                "start": "2024-01-05T00:00:00Z",
+                "end": "2024-01-25T00:00:00+00:00",
+                "risk": "conservative",
+            },
+        ),
+        Case(
+            "rsi-5m-risk-file",
+            {
+                "paths": [SHORT_CSV],
+                "symbol": "DEMOUSD",
+                "strategy": "rsi_reversion",
+                "timeframe": "5m",
+                "risk": None,
+                "risk_file": RISK_FILE,
+            },
+        ),
+        # The Python API with a risk config and the risk level left at its default: the
+        # request records both (the config wins), as every API run made so far does.
+        Case(
+            "buy-and-hold-1d-risk-config",
+            {
+                "paths": [DEMO_CSV],
+                "symbol": "DEMOUSD",
+                "strategy": "buy_and_hold",
+                "timeframe": "1d",
+                "risk_config": RISK_CUSTOM,
+            },
+        ),
+    ]
+    for month in REAL_MONTHS:
+        symbol = month.split("-", 1)[0]
+        cases.append(
+            Case(
+                f"real-{symbol}",
+                {"paths": [month], "symbol": symbol, "timeframe": "15m", "risk": "moderate"} | sma,
+                real=True,
+            )
+        )
+    return cases
+
+
+CASES = _cases()
+
+
+def prepare(workdir: Path) -> None:
+    """Write the demo data and the risk file the cases read, under ``workdir``."""
+    write_demo_csv(workdir / DEMO_CSV)
+    write_demo_csv(workdir / SHORT_CSV, days=3)
+    (workdir / RISK_FILE).write_text(json.dumps(RISK_CUSTOM), encoding="utf-8")
+
+
+def build(
+    case: Case, workdir: Path, runs_root: Path, create: Callable[..., Any] = create_run
+) -> Any:
+    """Create ``case``'s run from inside its working folder (the real data's own folder for
+    the real months, ``workdir`` otherwise) and return the API's result."""
+    where = REAL_DATA if case.real else workdir
+    settings = Settings(runs_root=runs_root)
+    previous = Path.cwd()
+    os.chdir(where)
+    try:
+        fields = dict(case.fields)
+        paths = fields.pop("paths")
+        if case.ingest_first:
+            ingest_file(settings, paths, symbol=fields["symbol"])
+        return create(paths, settings=settings, **fields)
+    finally:
+        os.chdir(previous)
+
+
+def main() -> int:
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp) / "work"
+        prepare(workdir)
+        for case in CASES:
+            if case.real and not REAL_DATA.is_dir():
+                sys.stdout.write(f"skipped {case.name}: no {REAL_DATA}\n")
+                continue
+            result = build(case, workdir, Path(tmp) / "root")
+            shutil.copyfile(result.path / "manifest.json", FIXTURES / f"{case.name}.json")
+            sys.stdout.write(f"{case.name}: {result.run_id}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
