@@ -34,6 +34,7 @@ from quantrun.web.guard import Guard
 from quantrun.web.problems import install_openapi, request_id
 from quantrun.web.ratelimit import RateLimiter
 from quantrun.web.requestlog import RequestLog
+from quantrun.web.responses import error_response
 from quantrun.web.views import Context
 
 log = get_logger(__name__)
@@ -91,14 +92,14 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
 
     @app.exception_handler(QuantrunError)
     async def on_quantrun_error(request: Request, exc: QuantrunError) -> Response:
-        return routes_pages.error_response(request, exc)
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         failure = error(ErrorCode.USAGE_INVALID_OPTION, f"{where or 'request'}: {first['msg']}")
-        return routes_pages.error_response(request, failure)
+        return error_response(request, failure)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -112,12 +113,12 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
             )
         else:
             failure = error(ErrorCode.USAGE_INVALID_OPTION, str(exc.detail)[:200])
-        return routes_pages.error_response(request, failure)
+        return error_response(request, failure)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.error("request.crashed", request_id=request_id(request), error=type(exc).__name__)
-        return routes_pages.error_response(
+        return error_response(
             request, error(ErrorCode.INTERNAL, "unexpected error inside quantrun")
         )
 

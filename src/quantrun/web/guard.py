@@ -32,7 +32,7 @@ from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
 from quantrun.web.ratelimit import RateLimiter
-from quantrun.web.routes_pages import error_response
+from quantrun.web.responses import error_response
 
 log = get_logger(__name__)
 
