@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from quantrun.runs.builder import BUILD_STAGES
 from quantrun.web.queries import context, runs_listing
 from quantrun.web.responses import templates
 from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
@@ -147,6 +148,7 @@ templates.env.filters.update(
     basename=basename,
 )
 templates.env.globals["query_with"] = query_with
+templates.env.globals["build_stages"] = BUILD_STAGES
 
 
 _ctx = context
