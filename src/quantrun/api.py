@@ -396,7 +396,7 @@ def _rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
     paths = []
     for source in sources:
         candidate = Path(source["path"])
-        upload = settings.runs_root / "uploads" / f"{source['sha256']}.csv"
+        upload = settings.layout.upload(source["sha256"])
         paths.append(str(candidate if candidate.is_file() or not upload.is_file() else upload))
     return RunCreateRequest.model_validate(
         recorded | {"paths": paths, "labels": [s["path"] for s in sources]}

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quantrun.errors import ErrorCode, error
+from quantrun.layout import Layout
 
 ENV_PREFIX = "QUANTRUN_"
 
@@ -96,6 +97,11 @@ class Settings(BaseModel):
         pattern="^(debug|info|warning|error)$",
         description="Structured log level on stderr: debug, info, warning or error.",
     )
+
+    @property
+    def layout(self) -> Layout:
+        """The folders and files under ``runs_root``."""
+        return Layout(self.runs_root)
 
     @property
     def allowed_host_names(self) -> tuple[str, ...]:

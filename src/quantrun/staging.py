@@ -15,6 +15,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from quantrun.durable import remove_tree
+from quantrun.layout import Layout
 
 LOCK_SUFFIX = ".lock"
 
@@ -22,7 +23,7 @@ LOCK_SUFFIX = ".lock"
 @contextlib.contextmanager
 def staging_dir(runs_root: Path, prefix: str) -> Iterator[Path]:
     """Create ``staging/<prefix>-<random>/`` under a held lock; remove what is left on exit."""
-    staging = runs_root / "staging"
+    staging = Layout(runs_root).staging
     staging.mkdir(parents=True, exist_ok=True)
     work = staging / f"{prefix}-{uuid.uuid4().hex}"
     lock_path = work.with_name(work.name + LOCK_SUFFIX)
@@ -38,7 +39,7 @@ def staging_dir(runs_root: Path, prefix: str) -> Iterator[Path]:
 
 def clear_stale(runs_root: Path) -> list[str]:
     """Remove staging folders no live process is building; return their names."""
-    staging = runs_root / "staging"
+    staging = Layout(runs_root).staging
     if not staging.is_dir():
         return []
     removed = []

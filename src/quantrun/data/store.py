@@ -28,6 +28,7 @@ from quantrun.canonical import canonical_file_bytes, canonical_hash, sha256_hex
 from quantrun.data.dialect import FIELDS
 from quantrun.durable import fsync_dir, write_bytes
 from quantrun.errors import ErrorCode, error
+from quantrun.layout import Layout
 from quantrun.staging import staging_dir
 
 DATASET_SCHEMA_VERSION = 1
@@ -85,8 +86,9 @@ class DatasetStore:
 
     def __init__(self, runs_root: Path) -> None:
         self.runs_root = runs_root
-        self.root = runs_root / "datasets"
-        self.staging = runs_root / "staging"
+        layout = Layout(runs_root)
+        self.root = layout.datasets
+        self.staging = layout.staging
 
     def path_of(self, dataset_id: str) -> Path:
         return self.root / dataset_id

@@ -33,7 +33,7 @@ def _check(ok: bool, detail: str, **extra: Any) -> dict[str, Any]:
 
 def storage_probe(settings: Settings) -> dict[str, Any]:
     """Write, fsync and delete a small file under RUNS_ROOT/control."""
-    folder = settings.runs_root / "control"
+    folder = settings.layout.control
     probe = folder / f".ready-probe-{uuid.uuid4().hex}"
     try:
         folder.mkdir(parents=True, exist_ok=True)

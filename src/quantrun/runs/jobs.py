@@ -98,7 +98,7 @@ def store_upload(
     (it is then not computed again).
     """
     require_free_disk(settings)
-    uploads = settings.runs_root / "uploads"
+    uploads = settings.layout.uploads
     uploads.mkdir(parents=True, exist_ok=True)
     tmp = uploads / f".upload-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
@@ -110,7 +110,7 @@ def store_upload(
             out.flush()
             os.fsync(out.fileno())
         sha = sha256 or digest.hexdigest()
-        final = uploads / f"{sha}.csv"
+        final = settings.layout.upload(sha)
         if final.exists():
             tmp.unlink()
         else:
@@ -140,7 +140,7 @@ def submit_upload(
     stream.seek(0)
     copy_limited(stream, None, settings.max_input_bytes, digest)
     sha = digest.hexdigest()
-    path = settings.runs_root / "uploads" / f"{sha}.csv"
+    path = settings.layout.upload(sha)
     final = request.model_copy(update={"paths": [str(path)], "labels": [upload_label(filename)]})
     existing = store.find(final, sha)
     if existing is None:
@@ -161,7 +161,7 @@ STALE_PART_SECONDS = 3600.0
 def sweep_partial_uploads(settings: Settings, now: float | None = None) -> list[str]:
     """Delete ``uploads/.upload-*.part`` files older than STALE_PART_SECONDS: what a server
     killed in the middle of receiving an upload leaves. Returns the names deleted."""
-    folder = settings.runs_root / "uploads"
+    folder = settings.layout.uploads
     if not folder.is_dir():
         return []
     moment = time.time() if now is None else now
@@ -181,16 +181,17 @@ class JobStore:
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.root = settings.runs_root / "jobs"
+        self.layout = settings.layout
+        self.root = self.layout.jobs
         self.clock = clock
 
     def path(self, job_id: str) -> Path:
         if not is_job_id(job_id):
             raise error(ErrorCode.JOB_NOT_FOUND, f"{job_id[:80]!r} is not a job id")
-        return self.root / f"{job_id}.json"
+        return self.layout.job(job_id)
 
     def lock(self, job_id: str) -> FileLock:
-        return FileLock(str(self.root / f"{job_id}.lock"), timeout=0)
+        return FileLock(str(self.layout.job_lock(job_id)), timeout=0)
 
     def get(self, job_id: str) -> dict[str, Any]:
         try:
@@ -279,7 +280,7 @@ class JobStore:
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / ".jobs.lock")):
+        with FileLock(str(self.layout.jobs_lock)):
             yield
 
     def update(self, job_id: str, **changes: Any) -> dict[str, Any]:

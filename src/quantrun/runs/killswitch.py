@@ -23,12 +23,11 @@ from filelock import FileLock
 from quantrun.canonical import canonical_bytes, canonical_file_bytes
 from quantrun.durable import replace_file
 from quantrun.errors import ErrorCode, error
+from quantrun.layout import Layout
 from quantrun.logs import get_logger
 
 log = get_logger(__name__)
 
-STATE_FILE = "killswitch.json"
-AUDIT_FILE = "audit.jsonl"
 MAX_REASON = 500
 
 
@@ -59,9 +58,10 @@ def _actor() -> str:
 
 class KillSwitch:
     def __init__(self, runs_root: Path) -> None:
-        self.control = runs_root / "control"
-        self.state_path = self.control / STATE_FILE
-        self.audit_path = self.control / AUDIT_FILE
+        layout = Layout(runs_root)
+        self.control = layout.control
+        self.state_path = layout.killswitch_state
+        self.audit_path = layout.killswitch_audit
 
     def state(self) -> SwitchState:
         try:

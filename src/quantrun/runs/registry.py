@@ -26,6 +26,7 @@ from filelock import FileLock
 from quantrun.canonical import canonical_file_bytes
 from quantrun.durable import fsync_dir, replace_file
 from quantrun.errors import ErrorCode, error
+from quantrun.layout import Layout
 from quantrun.logs import get_logger
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
@@ -38,8 +39,7 @@ from quantrun.staging import clear_stale
 
 log = get_logger(__name__)
 
-INDEX_FILE = "index.json"
-LOCK_FILE = ".registry.lock"
+INDEX_FILE = Layout(Path()).index.name
 INDEX_SCHEMA_VERSION = 1
 RUN_ID_LENGTH = 64
 MIN_PREFIX = 8
@@ -78,11 +78,13 @@ class Registry:
 
     def __init__(self, runs_root: Path, artifacts_root: Path | None = None) -> None:
         self.root = runs_root
-        self.runs_dir = runs_root / "runs"
-        self.index_path = runs_root / INDEX_FILE
-        self.quarantine_dir = runs_root / "quarantine"
+        layout = Layout(runs_root)
+        self.layout = layout
+        self.runs_dir = layout.runs
+        self.index_path = layout.index
+        self.quarantine_dir = layout.quarantine
         self.artifacts_root = artifacts_root
-        self._lock = FileLock(str(runs_root / LOCK_FILE))
+        self._lock = FileLock(str(layout.registry_lock))
 
     # -- locking --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -139,7 +141,7 @@ class Registry:
     def _read_only_entries(self, exclude: set[str]) -> list[dict[str, Any]]:
         if self.artifacts_root is None:
             return []
-        runs = self.artifacts_root / "runs"
+        runs = Layout(self.artifacts_root).runs
         if not runs.is_dir():
             return []
         rows = []
@@ -174,7 +176,7 @@ class Registry:
         if run_id in self.index()["runs"]:
             return self.runs_dir / run_id
         if self.artifacts_root is not None:
-            candidate = self.artifacts_root / "runs" / run_id
+            candidate = Layout(self.artifacts_root).run(run_id)
             if (candidate / MANIFEST_FILE).is_file():
                 return candidate
         raise error(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")

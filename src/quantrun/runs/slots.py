@@ -20,13 +20,14 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from quantrun.errors import ErrorCode, error
+from quantrun.layout import Layout
 
 POLL_SECONDS = 0.2
 
 
 class BuildSlots:
     def __init__(self, runs_root: Path, count: int) -> None:
-        self.folder = runs_root / "control" / "build-slots"
+        self.folder = Layout(runs_root).build_slots
         self.count = count
 
     def _try_each(self) -> FileLock | None:

@@ -1,0 +1,104 @@
+"""The RUNS_ROOT layout: every folder and file quantrun keeps under one root, named once.
+
+A leaf beside ``settings.py``: the data store, the registry, staging, jobs, the kill switch and
+the re-run code all ask a :class:`Layout` for their paths, so no other module spells a folder
+name of the layout::
+
+    layout = Layout(Path("runs-root"))
+    layout.run("3fc6930b…")          # runs-root/runs/3fc6930b…
+    layout.upload("1962d8bf…")       # runs-root/uploads/1962d8bf….csv
+
+``docs/registry.md`` shows the same tree for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under one RUNS_ROOT. Pure: nothing is created or read."""
+
+    root: Path
+
+    # -- folders ----------------------------------------------------------------------------
+    @property
+    def runs(self) -> Path:
+        """Published runs, one immutable folder each (``manifest.json`` written last)."""
+        return self.root / "runs"
+
+    @property
+    def datasets(self) -> Path:
+        """Content-addressed datasets, stored once."""
+        return self.root / "datasets"
+
+    @property
+    def staging(self) -> Path:
+        """Work in progress; never listed, cleared on start-up."""
+        return self.root / "staging"
+
+    @property
+    def uploads(self) -> Path:
+        """Uploaded CSVs, content-addressed (``<sha256>.csv``)."""
+        return self.root / "uploads"
+
+    @property
+    def jobs(self) -> Path:
+        """One JSON file per job, its lock beside it."""
+        return self.root / "jobs"
+
+    @property
+    def control(self) -> Path:
+        """The kill switch, its audit log, build slots and the readiness probe."""
+        return self.root / "control"
+
+    @property
+    def quarantine(self) -> Path:
+        """Run folders whose manifest did not verify, moved aside by recovery."""
+        return self.root / "quarantine"
+
+    @property
+    def build_slots(self) -> Path:
+        """One lock file per concurrent-build slot."""
+        return self.control / "build-slots"
+
+    # -- files ------------------------------------------------------------------------------
+    @property
+    def index(self) -> Path:
+        """The registry, derived from the manifests."""
+        return self.root / "index.json"
+
+    @property
+    def registry_lock(self) -> Path:
+        """The registry's single-writer lock (a kernel lock; never deleted while held)."""
+        return self.root / ".registry.lock"
+
+    @property
+    def jobs_lock(self) -> Path:
+        return self.jobs / ".jobs.lock"
+
+    @property
+    def killswitch_state(self) -> Path:
+        return self.control / "killswitch.json"
+
+    @property
+    def killswitch_audit(self) -> Path:
+        return self.control / "audit.jsonl"
+
+    # -- one item ---------------------------------------------------------------------------
+    def run(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    def dataset(self, dataset_id: str) -> Path:
+        return self.datasets / dataset_id
+
+    def upload(self, sha256: str) -> Path:
+        return self.uploads / f"{sha256}.csv"
+
+    def job(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.json"
+
+    def job_lock(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.lock"
