@@ -15,6 +15,13 @@ from quantrun.strategies.base import (
     hold_sides,
     sma,
 )
+from quantrun.strategies.exact import (
+    TieRule,
+    band_order,
+    price_ticks,
+)
+from quantrun.strategies.exact import crossed_above as crossed_above_exact
+from quantrun.strategies.exact import crossed_below as crossed_below_exact
 from quantrun.strategies.registry import register
 
 
@@ -71,3 +78,47 @@ class BollingerReversion(Strategy):
             short_exit=crosses_below(close, middle),
         )
         return Signals(target, {"bb_middle": middle, "bb_upper": upper, "bb_lower": lower})
+
+
+class BollingerReversionV2Params(BollingerReversionParams):
+    ties: TieRule = Field(
+        "strict",
+        description="strict: passing through an exact tie is no cross (backtesting.py); "
+        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
+    )
+
+
+@register
+class BollingerReversionV2(Strategy):
+    """Version 2: every band test is decided exactly (decision D33).
+
+    The close is placed against each band with integer arithmetic on its decimal ticks
+    (:func:`quantrun.strategies.exact.band_order`; ``k`` is read as the decimal it is written
+    as), and crosses follow ``ties``. Rules, indicators and precedence are those of version 1,
+    which stays registered.
+    """
+
+    id = "bollinger_reversion"
+    version = "2"
+    description = (
+        "Long after the close crosses below the lower Bollinger band (population std), short "
+        "after it crosses above the upper one; flat when it crosses back over the middle SMA; "
+        "band tests decided exactly on the decimal prices."
+    )
+    Params = BollingerReversionV2Params
+
+    @classmethod
+    def signals(cls, bars: pl.DataFrame, params: BollingerReversionV2Params) -> Signals:
+        ticks = price_ticks(bars["close"].to_numpy())
+        bands = band_order(ticks.columns[0], params.period, params.k)
+        target = hold_sides(
+            long_entry=crossed_below_exact(bands.lower, params.ties),
+            long_exit=crossed_above_exact(bands.middle, params.ties),
+            short_entry=crossed_above_exact(bands.upper, params.ties),
+            short_exit=crossed_below_exact(bands.middle, params.ties),
+        )
+        close = np.asarray(bars["close"].to_numpy(), dtype=np.float64)
+        middle = ticks.sma(0, params.period)
+        width = params.k * rolling_pstd(close, params.period)
+        indicators = {"bb_middle": middle, "bb_upper": middle + width, "bb_lower": middle - width}
+        return Signals(target, indicators)

@@ -14,6 +14,9 @@ from quantrun.strategies.base import (
     crosses_below,
     hold_between,
 )
+from quantrun.strategies.exact import TieRule, price_ticks, rsi_order
+from quantrun.strategies.exact import crossed_above as crossed_above_exact
+from quantrun.strategies.exact import crossed_below as crossed_below_exact
 from quantrun.strategies.registry import register
 
 
@@ -94,3 +97,41 @@ class RsiReversion(Strategy):
         down = crosses_below(rsi, np.full(rsi.shape[0], params.upper))
         target = hold_between(enter=up, leave=down, short=down)
         return Signals(target, {"rsi": rsi})
+
+
+class RsiReversionV2Params(RsiReversionParams):
+    ties: TieRule = Field(
+        "strict",
+        description="strict: passing through an exact tie is no cross (backtesting.py); "
+        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
+    )
+
+
+@register
+class RsiReversionV2(Strategy):
+    """Version 2: the level tests no longer depend on the last bit of the RSI (decision D33).
+
+    Whether the RSI is above, at or below a level is decided by
+    :func:`quantrun.strategies.exact.rsi_order` (one Wilder average of integer ticks with a
+    proven rounding bound; a level written as a decimal is read as that decimal), and crosses
+    follow ``ties``. Rules and the ``rsi`` indicator are those of version 1, which stays
+    registered.
+    """
+
+    id = "rsi_reversion"
+    version = "2"
+    description = (
+        "Long after Wilder's RSI crosses up through `lower`, short (or flat, if the risk "
+        "config forbids shorting) after it crosses down through `upper`; held until the "
+        "opposite cross; level tests independent of float rounding."
+    )
+    Params = RsiReversionV2Params
+
+    @classmethod
+    def signals(cls, bars: pl.DataFrame, params: RsiReversionV2Params) -> Signals:
+        close = np.asarray(bars["close"].to_numpy(), dtype=np.float64)
+        ticks = price_ticks(close).columns[0]
+        up = crossed_above_exact(rsi_order(ticks, params.period, params.lower), params.ties)
+        down = crossed_below_exact(rsi_order(ticks, params.period, params.upper), params.ties)
+        target = hold_between(enter=up, leave=down, short=down)
+        return Signals(target, {"rsi": wilder_rsi(close, params.period)})
