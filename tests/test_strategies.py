@@ -22,11 +22,19 @@ from quantrun.strategies.base import (
     crosses_below,
     hold_sides,
 )
-from quantrun.strategies.builtin.bollinger_reversion import BollingerReversion
+from quantrun.strategies.builtin.bollinger_reversion import (
+    BollingerReversion,
+    BollingerReversionV2,
+)
 from quantrun.strategies.builtin.buy_and_hold import BuyAndHold
 from quantrun.strategies.builtin.donchian_breakout import DonchianBreakout
-from quantrun.strategies.builtin.rsi_reversion import RsiReversion
-from quantrun.strategies.builtin.sma_crossover import SmaCrossover, SmaCrossoverParams
+from quantrun.strategies.builtin.rsi_reversion import RsiReversion, RsiReversionV2
+from quantrun.strategies.builtin.sma_crossover import (
+    SmaCrossover,
+    SmaCrossoverParams,
+    SmaCrossoverV2,
+    SmaCrossoverV2Params,
+)
 
 BUILTIN_IDS = [
     "bollinger_reversion",
@@ -95,18 +103,40 @@ def params_error(strategy_id: str, raw: dict[str, Any]) -> QuantrunError:
 # --- registry ----------------------------------------------------------------------------------
 
 
+#: Every registered version of each built-in, oldest first (the last one is current).
+VERSIONS: dict[str, list[type[Strategy]]] = {
+    "bollinger_reversion": [BollingerReversion, BollingerReversionV2],
+    "buy_and_hold": [BuyAndHold],
+    "donchian_breakout": [DonchianBreakout],
+    "rsi_reversion": [RsiReversion, RsiReversionV2],
+    "sma_crossover": [SmaCrossover, SmaCrossoverV2],
+}
+
+
 def test_all_builtins_are_registered_in_id_order() -> None:
     assert [s.id for s in registry.all_strategies()] == BUILTIN_IDS
-    assert registry.get("rsi_reversion") is RsiReversion
-    assert registry.get("donchian_breakout") is DonchianBreakout
-    assert registry.get("bollinger_reversion") is BollingerReversion
+    for strategy_id, classes in VERSIONS.items():
+        assert registry.versions_of(strategy_id) == [c.version for c in classes]
+        assert registry.get(strategy_id) is classes[-1]  # the newest is current
+        for cls in classes:  # and every older one stays runnable, so old runs re-run
+            assert registry.get(strategy_id, cls.version) is cls
+            assert cls.id == strategy_id
+
+
+def test_an_unknown_version_is_refused_and_names_the_known_ones() -> None:
+    with pytest.raises(QuantrunError) as info:
+        registry.get("sma_crossover", "9")
+    assert info.value.code is ErrorCode.STRATEGY_UNKNOWN
+    assert "no version '9'" in str(info.value)
+    assert "known: 1, 2" in str(info.value)
 
 
 def test_catalogue_describes_versions_and_every_parameter() -> None:
     entries = {entry["id"]: entry for entry in registry.catalogue()}
     assert sorted(entries) == BUILTIN_IDS
     for entry in entries.values():
-        assert entry["version"] == "1"
+        assert entry["version"] == entry["versions"][-1]
+        assert entry["versions"] == [c.version for c in VERSIONS[entry["id"]]]
         assert entry["description"]
         assert "\n" not in entry["description"]
         for param in entry["params"]:
@@ -119,14 +149,17 @@ def test_catalogue_describes_versions_and_every_parameter() -> None:
             for p in entries[strategy_id]["params"]
         ]
 
+    ties = ("ties", "string", "strict", None, None)
     assert summary("sma_crossover") == [
         ("fast", "integer", 10, 1, 10_000),
         ("slow", "integer", 30, 2, 100_000),
+        ties,
     ]
     assert summary("rsi_reversion") == [
         ("period", "integer", 14, 2, 1000),
         ("lower", "number", 30.0, 0, 100),
         ("upper", "number", 70.0, 0, 100),
+        ties,
     ]
     assert summary("donchian_breakout") == [
         ("entry", "integer", 20, 2, 10_000),
@@ -135,7 +168,15 @@ def test_catalogue_describes_versions_and_every_parameter() -> None:
     assert summary("bollinger_reversion") == [
         ("period", "integer", 20, 2, 10_000),
         ("k", "number", 2.0, 0, 10),
+        ties,
     ]
+    for strategy_id in ("sma_crossover", "rsi_reversion", "bollinger_reversion"):
+        (param,) = [p for p in entries[strategy_id]["params"] if p["name"] == "ties"]
+        assert param["choices"] == ["strict", "inclusive"]
+    assert all(p["choices"] is None for p in entries["sma_crossover"]["params"][:2])
+    v1 = registry.describe(registry.get("sma_crossover", "1"))
+    assert [p["name"] for p in v1["params"]] == ["fast", "slow"]
+    assert (v1["version"], v1["versions"]) == ("1", ["1", "2"])
 
 
 def test_second_class_with_an_existing_id_is_refused_and_names_both() -> None:
@@ -154,7 +195,8 @@ def test_second_class_with_an_existing_id_is_refused_and_names_both() -> None:
     assert "'sma_crossover'" in message
     assert "quantrun.strategies.builtin.sma_crossover.SmaCrossover" in message
     assert f"{__name__}.Impostor" in message
-    assert registry.get("sma_crossover") is SmaCrossover
+    assert registry.get("sma_crossover", "1") is SmaCrossover
+    assert registry.get("sma_crossover") is SmaCrossoverV2
 
 
 def test_throwaway_registration_is_idempotent_per_class_and_unregisters() -> None:
@@ -182,14 +224,20 @@ def test_throwaway_registration_is_idempotent_per_class_and_unregisters() -> Non
 
 
 def test_parse_params_coerces_cli_strings() -> None:
-    parsed = registry.parse_params("sma_crossover", {"fast": "5", "slow": "20"})
+    parsed = registry.parse_params("sma_crossover", {"fast": "5", "slow": "20"}, version="1")
     assert parsed == SmaCrossoverParams(fast=5, slow=20)
     assert isinstance(parsed, SmaCrossoverParams)
     assert type(parsed.fast) is int
     assert parsed.fast == 5
     assert parsed.slow == 20
-    rsi = registry.parse_params("rsi_reversion", {"period": "7", "lower": "25.5"})
+    current = registry.parse_params("sma_crossover", {"fast": "5", "slow": "20"})
+    assert current == SmaCrossoverV2Params(fast=5, slow=20, ties="strict")
+    inclusive = registry.parse_params("sma_crossover", {"ties": "inclusive"})
+    assert inclusive.model_dump() == {"fast": 10, "slow": 30, "ties": "inclusive"}
+    rsi = registry.parse_params("rsi_reversion", {"period": "7", "lower": "25.5"}, version="1")
     assert rsi.model_dump() == {"period": 7, "lower": 25.5, "upper": 70.0}
+    rsi2 = registry.parse_params("rsi_reversion", {"period": "7", "lower": "25.5"})
+    assert rsi2.model_dump() == {"period": 7, "lower": 25.5, "upper": 70.0, "ties": "strict"}
     assert registry.parse_params("buy_and_hold", {}) == NoParams()
 
 
@@ -224,6 +272,9 @@ def test_params_are_frozen() -> None:
         ("bollinger_reversion", {"k": 10.5}, "k"),
         ("bollinger_reversion", {"k": "nan"}, "k"),
         ("bollinger_reversion", {"period": 2.5}, "period"),
+        ("sma_crossover", {"ties": "loose"}, "ties"),
+        ("rsi_reversion", {"ties": ""}, "ties"),
+        ("bollinger_reversion", {"ties": None}, "ties"),
     ],
 )
 def test_invalid_params_raise_strategy_params_invalid(
@@ -243,6 +294,7 @@ def test_boundary_params_are_accepted() -> None:
     assert registry.parse_params("bollinger_reversion", {"k": 10}).model_dump() == {
         "period": 20,
         "k": 10.0,
+        "ties": "strict",
     }
     assert registry.parse_params("rsi_reversion", {"period": 2, "lower": 0.5, "upper": 99.5})
 
@@ -466,9 +518,11 @@ PARAM_SETS: dict[str, list[dict[str, Any]]] = {
     "donchian_breakout": [{}, {"entry": 55, "exit": 20}],
     "bollinger_reversion": [{}, {"period": 10, "k": 1.5}],
 }
+# Every registered version runs the contract: old versions stay runnable for old runs.
 CASES = [
-    pytest.param(strategy_id, raw, id=f"{strategy_id}-{i}")
+    pytest.param(f"{strategy_id}@{cls.version}", raw, id=f"{strategy_id}-v{cls.version}-{i}")
     for strategy_id, sets in PARAM_SETS.items()
+    for cls in VERSIONS[strategy_id]
     for i, raw in enumerate(sets)
 ]
 WALK = random_walk(600)
@@ -478,8 +532,11 @@ def test_every_registered_strategy_has_param_sets() -> None:
     assert sorted(PARAM_SETS) == BUILTIN_IDS
 
 
-def run(strategy_id: str, raw: dict[str, Any], bars: pl.DataFrame) -> Signals:
-    return registry.get(strategy_id).signals(bars, registry.parse_params(strategy_id, raw))
+def run(case: str, raw: dict[str, Any], bars: pl.DataFrame) -> Signals:
+    """``case`` is ``id@version``."""
+    strategy_id, version = case.split("@")
+    params = registry.parse_params(strategy_id, raw, version)
+    return registry.get(strategy_id, version).signals(bars, params)
 
 
 def assert_same_prefix(full: Signals, part: Signals, k: int) -> None:
@@ -499,7 +556,7 @@ def test_signals_shape_dtype_and_values(strategy_id: str, raw: dict[str, Any]) -
         assert values.dtype == np.float64
         assert values.shape == (WALK.height,)
         assert not np.isnan(values[-1])
-    if strategy_id != "buy_and_hold":
+    if not strategy_id.startswith("buy_and_hold"):
         # The walk must exercise the rule, or the look-ahead guard below proves nothing.
         assert np.count_nonzero(np.diff(signals.target)) >= 3
         assert {-1, 1} <= set(signals.target.tolist())

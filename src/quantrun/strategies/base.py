@@ -4,6 +4,14 @@ A strategy sees closed bars only. ``signals`` returns, for every bar *i*, the po
 to hold **after bar i has closed** (-1 short, 0 flat, +1 long); the engine turns a change into
 an order that fills at the open of bar *i + 1*. Indicator arrays (NaN while warming up) are
 returned beside the target so each decision record can show the values behind it.
+
+Exact signals (decision D33): :func:`price_ticks` reads the prices as the decimals they stand
+for, :func:`sma_order`, :func:`band_order` and :func:`rsi_order` compare indicators built from
+them without float rounding, and :func:`crossed_above` / :func:`crossed_below` turn such an
+order into crosses under an explicit tie rule (``"strict"`` or ``"inclusive"``). They live in
+:mod:`quantrun.strategies.exact` and are re-exported here for strategies of your own.
+:func:`crosses_above` / :func:`crosses_below` are version-1 float helpers, kept for the runs
+that used them.
 """
 
 from __future__ import annotations
@@ -14,6 +22,47 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
+
+from quantrun.strategies.exact import (
+    TIE_RULES,
+    BandOrders,
+    PriceTicks,
+    TieRule,
+    band_order,
+    crossed_above,
+    crossed_below,
+    decimal_places,
+    price_ticks,
+    rolling_sum,
+    rsi_order,
+    sma_order,
+    value_order,
+)
+
+__all__ = [
+    "TIE_RULES",
+    "BandOrders",
+    "NoParams",
+    "PriceTicks",
+    "Signals",
+    "Strategy",
+    "StrategyParams",
+    "TieRule",
+    "band_order",
+    "crossed_above",
+    "crossed_below",
+    "crosses_above",
+    "crosses_below",
+    "decimal_places",
+    "hold_between",
+    "hold_sides",
+    "price_ticks",
+    "rolling_sum",
+    "rsi_order",
+    "sma",
+    "sma_order",
+    "value_order",
+]
 
 
 class StrategyParams(BaseModel):
@@ -76,7 +125,11 @@ def hold_between(
 
 
 def crosses_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """True on bar i when a[i-1] <= b[i-1] and a[i] > b[i] (NaN never crosses)."""
+    """True on bar i when a[i-1] <= b[i-1] and a[i] > b[i] (NaN never crosses).
+
+    The version-1 rule on floats: a tie in the prices' decimals may land on either side of it
+    after rounding. New strategies use :func:`sma_order` and :func:`crossed_above`.
+    """
     out = np.zeros(a.shape[0], dtype=bool)
     with np.errstate(invalid="ignore"):
         out[1:] = (a[:-1] <= b[:-1]) & (a[1:] > b[1:])

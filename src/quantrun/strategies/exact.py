@@ -345,17 +345,18 @@ def rsi_order(close: np.ndarray, period: int, level: float) -> np.ndarray:
 
     ``RSI > level`` exactly when ``F = (100 - level) * avg_gain - level * avg_loss > 0``, and
     F is the same Wilder average of the integer series ``y = (100M - N) * gain - N * loss``
-    (``level = N / M`` as written, gains and losses in ticks), so the level test is one average
-    of integers instead of a ratio of two. That average is a recursion without end whose exact
-    value has ever-growing denominators, so F is computed in float64 with a proven bound on its
-    rounding error: each step rounds values no larger than ``A = RMA(|y|)`` by at most 6 ulps
-    and earlier errors decay by ``(period - 1) / period`` a bar, so ``|F - F_float| <= 6 * eps *
-    period * RMA(A)``; :data:`_RSI_BOUND_FACTOR` (16) doubles that for the rounding of the bound
-    itself and of the recursion's coefficients. ``|F_float|`` within the bound is a tie (0).
-    This gives the exact answer whenever F is exactly 0 (a structural tie, e.g. a run of
-    unchanged closes after an RSI of exactly the level) or further than twice the bound from 0;
-    only a non-zero F smaller than about 1e-13 of the average move can be called a tie. When
-    no close has moved yet the RSI is 50 by convention and that is compared exactly.
+    (``level = N / M`` as written, gains and losses in ticks): one average of integers instead
+    of a ratio of two. y is divided by the first non-zero move, so the floats depend neither
+    on the tick grid nor on later bars. The average is a recursion without end whose exact
+    value has ever-growing denominators, so F is computed in float64 with a proven bound on
+    its rounding error: each step rounds values no larger than ``A = RMA(|y|)`` by at most 6
+    ulps and earlier errors decay by ``(period - 1) / period`` a bar, so ``|F - F_float| <= 6 *
+    eps * period * RMA(A)``; :data:`_RSI_BOUND_FACTOR` (16) leaves room for the rounding of
+    the bound itself and of the recursion's coefficients. ``|F_float|`` within the bound is a
+    tie (0). This is the exact answer whenever F is exactly 0 (a structural tie, e.g. a run of
+    unchanged closes after an RSI of exactly the level) or further than twice the bound from
+    0; only a non-zero F below about 1e-13 of the average move can be called a tie. Before the
+    first move the RSI is 50 by convention, and that is compared exactly.
     """
     n = close.shape[0]
     if n <= period:
@@ -366,7 +367,11 @@ def rsi_order(close: np.ndarray, period: int, level: float) -> np.ndarray:
     gain = np.where(change > 0, change, 0)
     loss = np.where(change < 0, -change, 0)
     y = (100 * big_m - big_n) * gain - big_n * loss
-    y_float = np.asarray(y, dtype=np.float64)
+    # In units of the first move: the same floats whatever the grid (a later price that adds a
+    # decimal place, or prices quoted x10, change the ticks by a constant factor), and causal.
+    moves = np.flatnonzero(change != 0)
+    first_move = abs(int(change[moves[0]])) if moves.size else 1
+    y_float = np.asarray(y, dtype=np.float64) / float(first_move)
     f = _seeded_rma(y_float, period)
     average = _seeded_rma(np.abs(y_float), period)
     bound = _RSI_BOUND_FACTOR * np.finfo(np.float64).eps * period * _seeded_rma_of(average, period)

@@ -105,7 +105,8 @@ def parse_params(
 
 
 def describe(strategy: type[Strategy]) -> dict[str, Any]:
-    """id, version, description and each parameter's type, default, bounds and meaning."""
+    """id, version (and every registered version, oldest first), description and each
+    parameter's type, default, bounds, choices (an enumerated string, else None) and meaning."""
     schema = strategy.Params.model_json_schema()
     params = []
     for name, prop in schema.get("properties", {}).items():
@@ -119,11 +120,13 @@ def describe(strategy: type[Strategy]) -> dict[str, Any]:
                 "exclusive_minimum": "exclusiveMinimum" in prop,
                 "exclusive_maximum": "exclusiveMaximum" in prop,
                 "description": prop.get("description", ""),
+                "choices": prop.get("enum"),
             }
         )
     return {
         "id": strategy.id,
         "version": strategy.version,
+        "versions": versions_of(strategy.id) or [strategy.version],
         "description": strategy.description,
         "params": params,
     }
