@@ -19,14 +19,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from floor_loop import fill
+from harness import OUT_DIR, machine, round_robin, stats
 from quantrun.engine.kernel import simulate_kernel
 from quantrun.engine.records import decode_records, decode_trades
 from quantrun.engine.risk import Costs, RiskConfig
@@ -44,9 +42,8 @@ from quantrun.strategies.base import Signals
 from quantrun.strategies.registry import get, parse_params
 from walk import SEED, random_walk
 
-HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "out"
 GOAL_RATIO = 3.0
+PACKAGES = ("quantrun", "numba", "llvmlite", "numpy", "polars")
 STRATEGY = "sma_crossover"
 PARAMS = {"fast": 10, "slow": 30}
 RISK = RiskConfig(
@@ -73,7 +70,8 @@ def bare_loop(
     open_: np.ndarray, close: np.ndarray, target: np.ndarray, commission: float, cash0: float
 ) -> Any:
     """The least a next-open, all-in, long-only backtest must do: the same fill and fee
-    arithmetic as the kernel, an equity curve, nothing else (no records, no risk gates)."""
+    arithmetic as the kernel (the floor's :func:`floor_loop.fill`), an equity curve, nothing
+    else (no records, no risk gates)."""
     n = open_.shape[0]
     equity = np.empty(n)
     cash = cash0
@@ -83,17 +81,8 @@ def bare_loop(
     entries = 0
     for i in range(n):
         if pending:
-            o = open_[i]
-            if want == 0 and qty > 0.0:
-                fee = qty * o * commission
-                cash += qty * o - fee
-                qty = 0.0
-            elif want == 1 and qty == 0.0:
-                size = cash / (o * (1.0 + commission))
-                fee = size * o * commission
-                qty = size
-                cash -= qty * o + fee
-                entries += 1
+            qty, cash, entered = fill(open_[i], want, qty, cash, commission)
+            entries += entered
             pending = False
         equity[i] = cash + qty * close[i]
         wish = 1 if target[i] > 0 else 0
@@ -188,25 +177,18 @@ def run_all(inputs: Inputs, repeat: int, warmup: int) -> dict[str, list[float]]:
     calls = inputs.calls()
     names = list(calls)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(-warmup, repeat):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            gc.collect()
-            t0 = time.perf_counter()
-            calls[name]()
-            elapsed = time.perf_counter() - t0
-            if rep >= 0:
-                samples[name].append(elapsed)
-        print(f"  {'warm-up' if rep < 0 else f'repetition {rep + 1}/{repeat}'} done", flush=True)
+    for rep, name in round_robin(names, repeat, warmup):
+        gc.collect()
+        t0 = time.perf_counter()
+        calls[name]()
+        elapsed = time.perf_counter() - t0
+        if rep >= 0:
+            samples[name].append(elapsed)
     return samples
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {name: _stats(values) for name, values in samples.items()}
+    return {name: stats(values) for name, values in samples.items()}
 
 
 def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -231,26 +213,9 @@ def breakdown(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     return {name: value / total for name, value in parts.items()}
 
 
-def machine() -> dict[str, Any]:
-    versions: dict[str, str | None] = {}
-    for package in ("quantrun", "numba", "llvmlite", "numpy", "polars"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "python": platform.python_version(),
-        "packages": versions,
-    }
-
-
-def _cell(stats: dict[str, float]) -> str:
-    return f"{stats['median'] * 1e3:.2f} ({stats['min'] * 1e3:.2f}-{stats['max'] * 1e3:.2f})"
+def _cell(figures: dict[str, float]) -> str:
+    low, high = figures["min"] * 1e3, figures["max"] * 1e3
+    return f"{figures['median'] * 1e3:.2f} ({low:.2f}-{high:.2f})"
 
 
 def render(result: dict[str, Any]) -> None:
@@ -265,14 +230,14 @@ def render(result: dict[str, Any]) -> None:
     bare = result["summary"]["bare_loop"]["median"]
     share = result["breakdown"]
     keys = {"quantrun_kernel": "quantrun_kernel", "signals": "signals", "decode": "decode"}
-    for case, stats in result["summary"].items():
+    for case, figures in result["summary"].items():
         part = f"{share[keys[case]]:.0%}" if case in keys else ""
-        per_bar = stats["median"] / result["rows"] * 1e9
+        per_bar = figures["median"] / result["rows"] * 1e9
         table.add_row(
             case,
-            _cell(stats),
+            _cell(figures),
             f"{per_bar:.1f}",
-            f"{stats['median'] / bare:.2f}",
+            f"{figures['median'] / bare:.2f}",
             part,
             CASES[case],
         )
@@ -325,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     found = ratios(summary)
     result: dict[str, Any] = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(PACKAGES),
         "mode": "one process; numba cache=True, warmed; cases interleaved round-robin",
         "rows": args.rows,
         "seed": SEED,

@@ -14,17 +14,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +26,12 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from harness import OUT_DIR, machine, round_robin, run_process, stats
 from walk import SEED, random_walk
 
-HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "out"
 GOAL_RATIO = 2.5
 GENERATOR_VERSION = 1
+PACKAGES = ("quantrun", "polars", "pyarrow", "numpy")
 
 # Child programs get argv[1] = CSV path, argv[2] = a fresh empty RUNS_ROOT. They time only the
 # call itself and print one JSON line: seconds, peak RSS (KiB on Linux) and rows seen.
@@ -115,52 +109,32 @@ def _argv(case: str, csv: Path, runs_root: Path) -> list[str]:
     return [sys.executable, "-c", CHILDREN[case] + _REPORT, str(csv), str(runs_root)]
 
 
-def _rss_mib(maxrss: int) -> float:
-    """ru_maxrss is KiB on Linux, bytes on macOS."""
-    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
-
-
 def run_once(case: str, csv: Path) -> Sample:
     """One fresh process for ``case``, into a fresh empty RUNS_ROOT that is removed after."""
     runs_root = Path(tempfile.mkdtemp(prefix="runs-", dir=OUT_DIR))
     try:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(_argv(case, csv, runs_root), stdout=out, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = out.read().decode(), err.read().decode()
+        done = run_process(_argv(case, csv, runs_root))
     finally:
         shutil.rmtree(runs_root, ignore_errors=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{case} exited {proc.returncode}:\n{stderr}\n{stdout}")
+    if done.code != 0:
+        raise SystemExit(f"{case} exited {done.code}:\n{done.stderr}\n{done.stdout}")
     if case == "quantrun_ingest_cli":
-        rows = int(json.loads(stdout)["quality"]["rows"])
-        return Sample(None, wall, _rss_mib(usage.ru_maxrss), rows)
-    report = json.loads(stdout.strip().splitlines()[-1])
-    return Sample(float(report["seconds"]), wall, _rss_mib(usage.ru_maxrss), int(report["rows"]))
+        rows = int(json.loads(done.stdout)["quality"]["rows"])
+        return Sample(None, done.wall_s, done.maxrss_mib, rows)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return Sample(float(report["seconds"]), done.wall_s, done.maxrss_mib, int(report["rows"]))
 
 
 def run_all(csv: Path, rows: int, repeat: int, warmup: int) -> dict[str, list[Sample]]:
     """Round-robin: every repetition runs each case once, starting at a rotating case."""
     samples: dict[str, list[Sample]] = {case: [] for case in CASES}
-    for rep in range(-warmup, repeat):
-        order = CASES[rep % len(CASES) :] + CASES[: rep % len(CASES)]
-        for case in order:
-            sample = run_once(case, csv)
-            if sample.rows != rows:
-                raise SystemExit(f"{case} saw {sample.rows:,} rows, expected {rows:,}")
-            if rep >= 0:
-                samples[case].append(sample)
-        print(f"  {'warm-up' if rep < 0 else f'repetition {rep + 1}/{repeat}'} done", flush=True)
+    for rep, case in round_robin(CASES, repeat, warmup):
+        sample = run_once(case, csv)
+        if sample.rows != rows:
+            raise SystemExit(f"{case} saw {sample.rows:,} rows, expected {rows:,}")
+        if rep >= 0:
+            samples[case].append(sample)
     return samples
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def summarize(samples: dict[str, list[Sample]]) -> dict[str, dict[str, Any]]:
@@ -168,9 +142,9 @@ def summarize(samples: dict[str, list[Sample]]) -> dict[str, dict[str, Any]]:
     for case, runs in samples.items():
         inproc = [s.inproc_s for s in runs if s.inproc_s is not None]
         summary[case] = {
-            "inproc_s": _stats(inproc) if inproc else None,
-            "wall_s": _stats([s.wall_s for s in runs]),
-            "peak_rss_mib": _stats([s.maxrss_mib for s in runs]),
+            "inproc_s": stats(inproc) if inproc else None,
+            "wall_s": stats([s.wall_s for s in runs]),
+            "peak_rss_mib": stats([s.maxrss_mib for s in runs]),
         }
     return summary
 
@@ -192,28 +166,10 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, Any]:
-    versions: dict[str, str | None] = {}
-    for package in ("quantrun", "polars", "pyarrow", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "python": platform.python_version(),
-        "packages": versions,
-    }
-
-
-def _cell(stats: dict[str, float] | None) -> str:
-    if stats is None:
+def _cell(figures: dict[str, float] | None) -> str:
+    if figures is None:
         return "-"
-    return f"{stats['median']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})"
+    return f"{figures['median']:.3f} ({figures['min']:.3f}-{figures['max']:.3f})"
 
 
 def render(result: dict[str, Any]) -> None:
@@ -223,9 +179,9 @@ def render(result: dict[str, Any]) -> None:
     table.add_column("in-process s median (min-max)", justify="right")
     table.add_column("process wall s median (min-max)", justify="right")
     table.add_column("peak RSS MiB", justify="right")
-    for case, stats in result["summary"].items():
-        rss = f"{stats['peak_rss_mib']['median']:.0f}"
-        table.add_row(case, _cell(stats["inproc_s"]), _cell(stats["wall_s"]), rss)
+    for case, figures in result["summary"].items():
+        rss = f"{figures['peak_rss_mib']['median']:.0f}"
+        table.add_row(case, _cell(figures["inproc_s"]), _cell(figures["wall_s"]), rss)
     console = Console(width=max(Console().width, 110))
     console.print(table)
     goal = result["goal_met"]
@@ -258,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     found = ratios(summary)
     result: dict[str, Any] = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(PACKAGES),
         "rows": args.rows,
         "file": str(csv),
         "file_bytes": csv.stat().st_size,

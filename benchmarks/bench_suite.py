@@ -33,7 +33,6 @@ import hashlib
 import itertools
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -43,7 +42,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +49,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_ingest import ensure_csv
+from harness import HERE, OUT_DIR, ROOT, machine, round_robin, run_process, stats
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT_DIR = HERE / "out"
 QR_PYTHON = ROOT / ".venv" / "bin" / "python"
 QR_CLI = ROOT / ".venv" / "bin" / "quantrun"
 PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -162,9 +158,12 @@ total_return = float(portfolio.total_return())
 """
     + _PEER_REPORT
 )
-#: quantrun's builder in one process, each stage timed by wrapping the builder's own calls
-#: (so it times exactly what ``create_run`` does, in its order). argv: CSV, minutes-name
-#: (1m/15m), RUNS_ROOT, risk file.
+#: quantrun's builder in one process, each stage timed through its public progress hook:
+#: ``create_run(..., progress=callback)`` reports each stage of ``builder.BUILD_STAGES`` as it
+#: starts (a build waiting for a slot reports ``builder.WAITING`` first), so a stage lasts from
+#: its report to the next one, the last until ``create_run`` returns; ``start`` is the time
+#: before the first report. A stage name the builder does not export fails the sample.
+#: argv: CSV, timeframe name (1m/15m), RUNS_ROOT, risk file.
 STAGES_CHILD = (
     """
 import json, resource, sys, time
@@ -172,34 +171,27 @@ from pathlib import Path
 t_start = time.perf_counter()
 import quantrun.cli
 from quantrun.api import create_run
-from quantrun.runs import builder
+from quantrun.runs.builder import BUILD_STAGES, WAITING
 from quantrun.settings import Settings
 imports = time.perf_counter() - t_start
-spent = {}
-def timed(name, func):
-    def wrapper(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
-    return wrapper
-for name, attr in [("ingest", "ingest"), ("resample", "resample"), ("simulate", "simulate"),
-                   ("metrics", "compute_metrics"), ("artifacts", "_write_artifacts"),
-                   ("manifest", "_manifest"), ("commit", "_publish")]:
-    setattr(builder, attr, timed(name, getattr(builder, attr)))
-for name, attr in [("recover", "recover"), ("index", "add")]:
-    setattr(builder.Registry, attr, timed(name, getattr(builder.Registry, attr)))
+reports = []
+def progress(stage):
+    reports.append((stage, time.perf_counter()))
 csv, timeframe, runs_root, risk_file = sys.argv[1:5]
 t0 = time.perf_counter()
 result = create_run(csv, symbol="BENCH", strategy="sma_crossover",
     params={"fast": FAST, "slow": SLOW}, risk=None, risk_file=risk_file,
-    commission_bps=BPS, timeframe=timeframe, settings=Settings(runs_root=Path(runs_root)))
-total = time.perf_counter() - t0
-stages = {"imports": imports} | spent
-stages["other"] = total - sum(spent.values())
+    commission_bps=BPS, timeframe=timeframe, settings=Settings(runs_root=Path(runs_root)),
+    progress=progress)
+t_end = time.perf_counter()
+unknown = [stage for stage, _ in reports if stage not in (WAITING, *BUILD_STAGES)]
+if unknown:
+    sys.exit(f"create_run reported stages the builder does not export: {unknown}")
+stages = {"imports": imports, "start": (reports[0][1] if reports else t_end) - t0}
+for (stage, began), (_, ended) in zip(reports, [*reports[1:], ("end", t_end)]):
+    stages[stage] = stages.get(stage, 0.0) + ended - began
 summary = result.manifest["summary"]
-print(json.dumps({"seconds": total, "rows": result.manifest["dataset"]["rows"],
+print(json.dumps({"seconds": t_end - t0, "rows": result.manifest["dataset"]["rows"],
     "bars": summary["bars"], "trades": summary["trades"],
     "total_return": summary["total_return"], "run_id": result.run_id, "stages": stages,
     "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -236,42 +228,28 @@ class Case:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _rss_mib(maxrss: int) -> float:
-    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
-
-
 def run_once(case: Case) -> Sample:
     workdir = case.prepare()
     try:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(case.argv(workdir), stdout=out, stderr=err, cwd=ROOT)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - t0
-            code = os.waitstatus_to_exitcode(status)
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+        done = run_process(case.argv(workdir), cwd=ROOT)
     finally:
         case.cleanup(workdir)
-    if code != 0:
-        raise SystemExit(f"{case.name} exited {code}:\n{stderr[-3000:]}\n{stdout[-2000:]}")
-    report = case.parse(stdout)
+    if done.code != 0:
+        raise SystemExit(
+            f"{case.name} exited {done.code}:\n{done.stderr[-3000:]}\n{done.stdout[-2000:]}"
+        )
+    report = case.parse(done.stdout)
     inproc = report.get("seconds")
     seconds = None if inproc is None else float(inproc)
-    return Sample(wall, _rss_mib(usage.ru_maxrss), seconds, report)
+    return Sample(done.wall_s, done.maxrss_mib, seconds, report)
 
 
 def run_group(cases: list[Case], repeat: int, warmup: int, label: str) -> None:
     """Round-robin over ``cases``; the starting case rotates with each repetition."""
-    for rep in range(-warmup, repeat):
-        shift = rep % len(cases)
-        for case in cases[shift:] + cases[:shift]:
-            sample = run_once(case)
-            if rep >= 0:
-                case.samples.append(sample)
-        what = "warm-up" if rep < 0 else f"repetition {rep + 1}/{repeat}"
-        print(f"  {label}: {what} done", flush=True)
+    for rep, case in round_robin(cases, repeat, warmup, label):
+        sample = run_once(case)
+        if rep >= 0:
+            case.samples.append(sample)
 
 
 def _json_line(stdout: str) -> dict[str, Any]:
@@ -538,10 +516,6 @@ def parity(rows: int) -> dict[str, Any]:
 # -- summary, ratios, goals ---------------------------------------------------------------
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def summarize(case: Case) -> dict[str, Any]:
     wall = [s.wall_s for s in case.samples]
     inproc = [s.inproc_s for s in case.samples if s.inproc_s is not None]
@@ -549,9 +523,9 @@ def summarize(case: Case) -> dict[str, Any]:
         "group": case.group,
         "case": case.name,
         "tool": case.tool,
-        "wall_s": _stats(wall),
-        "inproc_s": _stats(inproc) if inproc else None,
-        "peak_rss_mib": _stats([s.maxrss_mib for s in case.samples]),
+        "wall_s": stats(wall),
+        "inproc_s": stats(inproc) if inproc else None,
+        "peak_rss_mib": stats([s.maxrss_mib for s in case.samples]),
         "result": {
             k: v
             for k, v in case.samples[-1].report.items()
@@ -560,7 +534,9 @@ def summarize(case: Case) -> dict[str, Any]:
     } | case.info
     stages = [s.report["stages"] for s in case.samples if "stages" in s.report]
     if stages:
-        out["stages_s"] = {k: statistics.median(st[k] for st in stages) for k in stages[0]}
+        names = list(dict.fromkeys(name for st in stages for name in st))
+        # A stage a sample did not report (waiting for a build slot, say) took it no time.
+        out["stages_s"] = {n: statistics.median(st.get(n, 0.0) for st in stages) for n in names}
     return out
 
 
@@ -649,7 +625,9 @@ def goals(
 # -- machine and output -------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
+def suite_machine() -> dict[str, Any]:
+    """The harness's machine description, with the CPU model, memory, load and the versions in
+    both environments the timed processes run in."""
     cpu = ""
     for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
         if line.startswith("model name"):
@@ -668,23 +646,20 @@ def machine() -> dict[str, Any]:
         value: dict[str, str | None] = json.loads(text)
         return value
 
-    return {
-        "platform": platform.platform(),
+    return machine(("rich",)) | {
         "cpu": cpu,
-        "cpu_count": os.cpu_count(),
         "memory": memory.strip(),
-        "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
         "quantrun_env": versions(QR_PYTHON, ("quantrun", "numpy", "numba", "polars", "pyarrow")),
         "peer_env": versions(PEER_PYTHON, ("backtesting", "vectorbt", "pandas", "numpy", "numba")),
-        "harness_rich": metadata.version("rich"),
     }
 
 
-def _cell(stats: dict[str, float] | None, digits: int = 2) -> str:
-    if stats is None:
+def _cell(figures: dict[str, float] | None, digits: int = 2) -> str:
+    if figures is None:
         return "-"
-    return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}-{stats['max']:.{digits}f})"
+    low, high = figures["min"], figures["max"]
+    return f"{figures['median']:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def tables(result: dict[str, Any]) -> list[Table]:
@@ -801,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     risk_file = OUT_DIR / "suite-risk.json"
     risk_file.write_text(json.dumps(RISK) + "\n")
-    info = machine()
+    info = suite_machine()
     cases: list[Case] = []
     if "e2e" not in args.skip:
         for rows in args.rows:

@@ -55,6 +55,25 @@ def fold(ts_ms: Any, open_: Any, close: Any, minutes: int) -> Any:
 
 
 @numba.njit(cache=True)
+def fill(
+    price: float, want: int, qty: float, cash: float, commission: float
+) -> tuple[float, float, int]:
+    """A pending order filled at ``price`` (the bar's open), as quantrun's kernel fills it:
+    ``want`` 0 sells the whole position, 1 goes all in (``qty = cash / (price * (1 + c))``),
+    commission on both legs. Returns the new ``(qty, cash, entries added)``."""
+    if want == 0 and qty > 0.0:
+        fee = qty * price * commission
+        cash += qty * price - fee
+        return 0.0, cash, 0
+    if want == 1 and qty == 0.0:
+        size = cash / (price * (1.0 + commission))
+        fee = size * price * commission
+        cash -= size * price + fee
+        return size, cash, 1
+    return qty, cash, 0
+
+
+@numba.njit(cache=True)
 def backtest(open_: Any, close: Any, fast: int, slow: int, commission: float, cash0: float) -> Any:
     n = open_.shape[0]
     cash = cash0
@@ -70,17 +89,8 @@ def backtest(open_: Any, close: Any, fast: int, slow: int, commission: float, ca
     equity = cash0
     for i in range(n):
         if pending:
-            o = open_[i]
-            if want == 0 and qty > 0.0:
-                fee = qty * o * commission
-                cash += qty * o - fee
-                qty = 0.0
-            elif want == 1 and qty == 0.0:
-                size = cash / (o * (1.0 + commission))
-                fee = size * o * commission
-                qty = size
-                cash -= qty * o + fee
-                entries += 1
+            qty, cash, entered = fill(open_[i], want, qty, cash, commission)
+            entries += entered
             pending = False
         c = close[i]
         equity = cash + qty * c

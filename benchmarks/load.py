@@ -1,6 +1,6 @@
 """A bounded load test of ``quantrun serve`` on loopback: reads plus run-creation attempts.
 
-Starts a real server (``tests/web_server.py``'s :class:`LiveServer`, its own process group,
+Starts a real server (``web_server.py``'s :class:`LiveServer`, its own process group,
 always stopped) on a fresh RUNS_ROOT, then lets ``--clients`` threads hammer it for
 ``--seconds``: mostly reads (API and HTML pages) and some ``POST /api/v1/runs`` of a small,
 known set of distinct submissions, each sent many times. Afterwards it waits (bounded) for
@@ -32,7 +32,6 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -42,22 +41,18 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-ROOT = Path(__file__).resolve().parents[1]
-for _extra in (ROOT / "benchmarks", ROOT / "tests"):
-    if str(_extra) not in sys.path:
-        sys.path.insert(0, str(_extra))
+from rich.console import Console
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from walk import SEED, random_walk  # noqa: E402
-from web_server import LiveServer, ServerFailed  # noqa: E402
+from harness import OUT_DIR, machine
+from walk import SEED, random_walk
+from web_server import LiveServer, ServerFailed
 
 MIB = 1024 * 1024
+PACKAGES = ("quantrun", "fastapi", "starlette", "uvicorn")
 BOUNDARY = "quantrun-load-boundary-7d1f3a"
 
 #: (strategy, params, timeframe): crossed with the datasets, the distinct submissions.
@@ -811,7 +806,7 @@ def run_load(config: LoadConfig, workdir: Path, log: Any = None) -> dict[str, An
         ]
         result = {
             "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": machine(),
+            "machine": machine(PACKAGES),
             "config": asdict(config),
             "server_env": server_env(config),
             "distinct_submissions": len(specs),
@@ -860,21 +855,6 @@ def _duration(start: str, end: str) -> float:
     a = datetime.strptime(start, fmt).replace(tzinfo=UTC)
     b = datetime.strptime(end, fmt).replace(tzinfo=UTC)
     return (b - a).total_seconds()
-
-
-def machine() -> dict[str, Any]:
-    packages: dict[str, str | None] = {}
-    for name in ("quantrun", "fastapi", "starlette", "uvicorn"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "packages": packages,
-    }
 
 
 def passed(result: dict[str, Any]) -> bool:
@@ -975,8 +955,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=d.warmup_seconds)
     parser.add_argument("--rss-bound-mib", type=float, default=d.rss_bound_mib)
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "load")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "load.json")
+    parser.add_argument("--workdir", type=Path, default=OUT_DIR / "load")
+    parser.add_argument("--out", type=Path, default=OUT_DIR / "load.json")
     args = parser.parse_args(argv)
     config = LoadConfig(
         clients=args.clients,

@@ -10,16 +10,11 @@ The long version (50 clients, 60 s) is ``benchmarks/load.py``; see benchmarks/RE
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
+from rich.console import Console
 
-from rich.console import Console  # noqa: E402
-
-from load import LoadConfig, run_load, tables  # noqa: E402
+from load import LoadConfig, run_load, tables  # benchmarks/, on pytest's pythonpath
 
 CI = LoadConfig(
     clients=14,

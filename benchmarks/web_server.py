@@ -1,4 +1,6 @@
-"""A live ``quantrun serve`` for tests that need a real HTTP server (the browser journeys).
+"""A live ``quantrun serve`` for what needs a real HTTP server: the browser journeys and the
+safety tests in ``tests/`` (which import it through pytest's ``pythonpath``) and the load
+benchmark (``load.py``).
 
     with LiveServer(runs_root, enable_run_creation=True) as server:
         page.goto(server.url + "/runs")

@@ -1,0 +1,112 @@
+"""What the benchmark scripts share: where results go, the machine they ran on, the statistics
+of a case's samples, one timed fresh process, and the round-robin order of the cases.
+
+    for rep, case in round_robin(cases, repeat=3, warmup=1):
+        finished = run_process(argv(case))      # wall time and peak RSS of a fresh process
+        if rep >= 0:                            # negative: an untimed warm-up round
+            samples[case].append(finished.wall_s)
+    summary = {case: stats(values) for case, values in samples.items()}
+
+The scripts run as ``python benchmarks/<script>.py`` (so this folder is on ``sys.path``);
+``tests/`` reaches them through pytest's ``pythonpath`` (pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT_DIR = HERE / "out"
+
+T = TypeVar("T")
+
+
+def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
+    """Installed versions in this interpreter; None for a package that is not installed."""
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def machine(packages: Iterable[str]) -> dict[str, Any]:
+    """Where a benchmark ran: platform, CPUs (all and usable by this process), Python, and the
+    versions of ``packages`` in this interpreter."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "python": platform.python_version(),
+        "packages": package_versions(packages),
+    }
+
+
+def stats(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of a case's samples (what every table shows)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def rss_mib(maxrss: int) -> float:
+    """``ru_maxrss`` in MiB: it is KiB on Linux, bytes on macOS."""
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A child process, reaped: its exit code, output, wall time and peak RSS."""
+
+    code: int
+    stdout: str
+    stderr: str
+    wall_s: float  # spawn to reap, measured here
+    maxrss_mib: float  # the child's peak RSS (os.wait4)
+
+
+def run_process(argv: Sequence[str], cwd: Path | None = None) -> Finished:
+    """Run ``argv`` as a fresh process, timed from just before the spawn to the reap with
+    ``os.wait4`` (which also gives its peak RSS). Output goes to temporary files, not pipes,
+    so a chatty child never blocks on a full pipe."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # reaped here: Popen must not wait for it again
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    return Finished(code, stdout, stderr, wall, rss_mib(usage.ru_maxrss))
+
+
+def round_robin(
+    cases: Sequence[T], repeat: int, warmup: int, label: str = ""
+) -> Iterator[tuple[int, T]]:
+    """``(repetition, case)`` pairs: ``warmup`` untimed rounds (negative repetitions), then
+    ``repeat`` timed ones; every round runs each case once, starting one case further along
+    each time, so drift on the machine spreads over all cases. A line is printed as each
+    round ends."""
+    prefix = f"{label}: " if label else ""
+    for rep in range(-warmup, repeat):
+        shift = rep % len(cases)
+        for case in [*cases[shift:], *cases[:shift]]:
+            yield rep, case
+        what = "warm-up" if rep < 0 else f"repetition {rep + 1}/{repeat}"
+        print(f"  {prefix}{what} done", flush=True)
