@@ -52,7 +52,7 @@ clean:
 # benchmarks/requirements-peers.txt; the peers never enter quantrun's own environment.
 BENCH_VENV := .venv-bench
 
-.PHONY: bench-env parity bench-engine
+.PHONY: bench-env parity crosscheck bench-engine
 
 $(BENCH_VENV)/.synced: $(UV) uv.lock pyproject.toml benchmarks/requirements-peers.txt
 	$(UV) venv --clear $(BENCH_VENV) --python $(PYTHON)
@@ -63,8 +63,15 @@ $(BENCH_VENV)/.synced: $(UV) uv.lock pyproject.toml benchmarks/requirements-peer
 
 bench-env: $(BENCH_VENV)/.synced
 
+# Trade-for-trade parity with backtesting.py: every real month in ../shared/data/real and the
+# demo, at 5m/15m/1h, every expressible built-in (about 20 s); writes benchmarks/out/parity.*.
 parity: $(BENCH_VENV)/.synced
-	$(BENCH_VENV)/bin/python benchmarks/parity_backtesting.py
+	$(BENCH_VENV)/bin/python benchmarks/parity_backtesting.py --idiom
+
+# Every metric of metrics.py beside backtesting.py's stats and quantstats on one real month;
+# writes benchmarks/out/metrics_crosscheck.* (the table in docs/metrics.md).
+crosscheck: $(BENCH_VENV)/.synced
+	$(BENCH_VENV)/bin/python benchmarks/metrics_crosscheck.py
 
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py

@@ -1,25 +1,46 @@
-"""Parity check: quantrun's engine against backtesting.py on the same bars and the same rules.
+"""Parity check: quantrun against backtesting.py, trade for trade, on real and demo data.
 
-Runs in the peer environment (backtesting.py is not a quantrun dependency)::
+Runs in the peer environment (backtesting.py is AGPL and never a quantrun dependency; it is
+used here as a black box, its source unread)::
 
     make bench-env                       # .venv-bench: quantrun + benchmarks/requirements-peers.txt
-    .venv-bench/bin/python benchmarks/parity_backtesting.py [--rows N] [--real PATH] [--strict]
+    make parity                          # = .venv-bench/bin/python benchmarks/parity_backtesting.py
+    .venv-bench/bin/python benchmarks/parity_backtesting.py --timeframes 1h --datasets demo
 
-Two datasets: the real DOTUSDT 1m file from ../shared/data/real (read and checked by quantrun,
-resampled to 15m; skipped with a message when absent) and a seeded 1m random walk. On each, the
-same SMA 10/30 crossover runs long-only, all-in, 10 bps commission per fill, fills at the next
-open, in quantrun (``quantrun.engine.simulate``) and in ``backtesting.lib.FractionalBacktest``,
-whose SmaCross computes its SMAs two ways:
+The grid: every month in ../shared/data/real (read and checked by quantrun's own ingest) plus
+the demo dataset, each resampled to 5m, 15m and 1h; every built-in strategy that backtesting.py
+can express with quantrun's semantics, long-only, under two risk settings:
 
-- ``same_input``: over the close prices quantrun sees. This isolates the engines (fills, sizing,
-  fees, bookkeeping) and is the gate: its trade list must match exactly.
-- ``scaled_input``: the FractionalBacktest idiom, ``self.I(SMA, self.data.Close, n)``, over the
-  closes it has multiplied by ``fractional_unit``. Rounding there can break an exact tie of the
-  two SMAs the other way; every cross bar that differs is checked against exact decimal
-  arithmetic, and only differences at exact ties are accepted (``--strict``: none at all).
+- ``all_in``: the whole equity on each entry, no stop or target;
+- ``stops``: half the equity, a 2 % stop-loss and a 4 % take-profit measured from the entry
+  fill (backtesting.py: ``buy(size=0.5, sl=..., tp=...)`` with the levels computed from the
+  fill price, which is the next bar's open; the drawdown halt has no backtesting.py
+  counterpart, so no risk level with one is compared).
 
-Exit status 1 when a gate fails. The JSON goes to benchmarks/out/parity.json; see
-benchmarks/README.md for every remaining difference and why it is there.
+Both sides: next-open fills, 10 bps commission on every fill, no slippage, a last trade left
+open (``finalize_trades=False``). Cash is 1e15 on both sides so that backtesting.py's whole-unit
+sizing (it floors to an integer number of units) is within price/1e15 of quantrun's fractional
+one (4e-11 of a trade at the demo's 42,000).
+
+backtesting.py runs a Strategy whose signals are computed here, independently of quantrun's
+code, with exact rational arithmetic on the prices' decimals (``fractions.Fraction`` from each
+price's shortest repr; Wilder's RSI with growing integers), under backtesting.py's own cross
+convention (``crossover``: strictly below, then strictly above). The Strategy acts on a change of
+the target as quantrun's engine does (a stopped-out trade is not re-entered until the signal
+changes). A case passes when both trade lists are identical (entry and exit time exact, entry
+and exit price within 1e-12 relative) and the total returns agree within 1e-9 relative.
+
+``--idiom`` adds, for sma_crossover, backtesting.py's documentation idiom: float SMAs
+(``backtesting.test.SMA``) and ``crossover``; every bar where its crosses differ from the exact
+ones is checked to be an exact tie (the D21 case), and the count is reported.
+
+Named differences (reported, and pinned in tests/test_parity_pins.py):
+
+- backtesting.py calls ``Strategy.next`` from the second bar on, so a target set on the first
+  bar (``buy_and_hold``) is acted on one bar later there; the row checks exactly that offset.
+
+Exit status 1 when a case fails. JSON: benchmarks/out/parity.json; a Markdown table:
+benchmarks/out/parity.md (copied into benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -27,53 +48,60 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import tempfile
+import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
+from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
-from quantrun.data.ingest import IngestRequest, inspect
+from quantrun.data.demo import demo_bars
+from quantrun.data.ingest import inspect
+from quantrun.data.request import IngestRequest
 from quantrun.data.resample import resample
 from quantrun.engine.risk import Costs, RiskConfig
 from quantrun.engine.simulate import simulate
 from quantrun.settings import Settings
-from quantrun.strategies.base import crosses_above
-from walk import SEED, random_walk
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
-REAL_FILE = HERE.parent.parent / "shared" / "data" / "real" / "DOTUSDT-1m-2025-11.csv"
-FAST, SLOW = 10, 30
-CASH = 10_000.0
+REAL_DIR = HERE.parent.parent / "shared" / "data" / "real"
+TIMEFRAMES = ("5m", "15m", "1h")
+CASH = 1e15  # quantrun's largest initial_cash: backtesting.py's whole units are 1e-15 of it
 COMMISSION = 0.001  # 10 bps, both tools, charged on every fill
-FRACTIONAL_UNIT = 1e-8  # FractionalBacktest's default: trade whole 1e-8 units of the asset
-PRICE_RTOL = 1e-9  # entry/exit prices must agree to this (relative)
-RETURN_RTOL = 1e-6  # final equity: bounded by the 1e-8-unit sizing granularity (see README)
-#: How backtesting.py's SmaCross gets its SMAs (see the module docstring).
-VARIANTS: dict[str, str] = {
-    "same_input": "SMA over the unscaled closes quantrun sees (the engine gate)",
-    "scaled_input": "SMA over self.data.Close, i.e. close x fractional_unit (the idiom)",
-}
+PRICE_RTOL = 1e-12  # entry/exit prices (relative)
+RETURN_RTOL = 1e-9  # total return (relative)
 
-RISK = RiskConfig(
-    position_fraction=1.0,
-    stop_loss_pct=None,
-    take_profit_pct=None,
-    max_drawdown_halt_pct=None,
-    allow_short=False,
-)
+RISKS: dict[str, RiskConfig] = {
+    "all_in": RiskConfig(
+        position_fraction=1.0,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+        max_drawdown_halt_pct=None,
+        allow_short=False,
+    ),
+    "stops": RiskConfig(
+        position_fraction=0.5,
+        stop_loss_pct=2.0,
+        take_profit_pct=4.0,
+        max_drawdown_halt_pct=None,
+        allow_short=False,
+    ),
+}
 COSTS = Costs(commission_bps=COMMISSION * 10_000, slippage_bps=0, initial_cash=CASH)
+
+
+# --- the peers ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,7 @@ class Peers:
 
 
 def load_peers() -> Peers:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
     try:
         pd = importlib.import_module("pandas")
         bt = importlib.import_module("backtesting")
@@ -105,22 +134,221 @@ def load_peers() -> Peers:
 
 
 def real_bars(path: Path) -> pl.DataFrame:
-    """The real file through quantrun's own reader and checks (nothing is stored), then 15m."""
+    """A real 1m file through quantrun's own reader and checks (nothing is stored)."""
     with tempfile.TemporaryDirectory() as runs_root:
         inspection = inspect(IngestRequest(paths=[str(path)]), Settings(runs_root=Path(runs_root)))
     if inspection.bars is None:
         raise SystemExit(f"{path} failed quantrun's checks: {inspection.error}")
-    return resample(inspection.bars, "15m").bars
+    return inspection.bars
+
+
+def datasets(real_dir: Path, names: Sequence[str] | None) -> dict[str, pl.DataFrame]:
+    """Every real month (symbol-month) plus ``demo``, as 1m bars."""
+    found: dict[str, pl.DataFrame] = {}
+    files = sorted(real_dir.glob("*-1m-*.csv")) if real_dir.is_dir() else []
+    if not files:
+        print(f"SKIP real data: no month in {real_dir} (the shared data is not on this machine)")
+    for path in files:
+        name = path.stem.replace("-1m-", "-")
+        if names is None or name in names:
+            found[name] = real_bars(path)
+    if names is None or "demo" in names:
+        found["demo"] = demo_bars()
+    return found
+
+
+# --- the peer's signals: exact, independent of quantrun's code ------------------------------
+
+Target = list[int]
+
+
+def exact(values: np.ndarray) -> list[Fraction]:
+    """Each price as the decimal its shortest repr writes, as an exact fraction."""
+    return [Fraction(Decimal(repr(float(v)))) for v in values]
+
+
+def _sign(x: Fraction | int) -> int:
+    return (x > 0) - (x < 0)
+
+
+def rolling_means(xs: list[Fraction], window: int) -> list[Fraction | None]:
+    out: list[Fraction | None] = [None] * len(xs)
+    total = Fraction(0)
+    for i, x in enumerate(xs):
+        total += x
+        if i >= window:
+            total -= xs[i - window]
+        if i >= window - 1:
+            out[i] = total / window
+    return out
+
+
+def strict_crosses(order: list[int | None]) -> tuple[list[bool], list[bool]]:
+    """backtesting.py's ``crossover`` rule on a sign series: up when -1 then +1, down mirrored."""
+    up = [False] * len(order)
+    down = [False] * len(order)
+    for i in range(1, len(order)):
+        a, b = order[i - 1], order[i]
+        if a is not None and b is not None:
+            up[i] = a == -1 and b == 1
+            down[i] = a == 1 and b == -1
+    return up, down
+
+
+def hold_between(enter: list[bool], leave: list[bool], short: list[bool]) -> Target:
+    state, out = 0, []
+    for e, lv, s in zip(enter, leave, short, strict=True):
+        state = 1 if e else -1 if s else 0 if lv else state
+        out.append(state)
+    return out
+
+
+def hold_sides(
+    long_entry: list[bool], long_exit: list[bool], short_entry: list[bool], short_exit: list[bool]
+) -> Target:
+    state, out = 0, []
+    for le, lx, se, sx in zip(long_entry, long_exit, short_entry, short_exit, strict=True):
+        if le:
+            state = 1
+        elif se:
+            state = -1
+        elif (state == 1 and lx) or (state == -1 and sx):
+            state = 0
+        out.append(state)
+    return out
+
+
+def peer_sma(bars: pl.DataFrame, p: dict[str, Any]) -> Target:
+    close = exact(bars["close"].to_numpy())
+    fast, slow = rolling_means(close, p["fast"]), rolling_means(close, p["slow"])
+    order = [
+        None if f is None or s is None else _sign(f - s) for f, s in zip(fast, slow, strict=True)
+    ]
+    up, down = strict_crosses(order)
+    return hold_between(up, down, down)
+
+
+def peer_bollinger(bars: pl.DataFrame, p: dict[str, Any]) -> Target:
+    close = exact(bars["close"].to_numpy())
+    w, k = p["period"], Fraction(str(p["k"]))
+    mean = rolling_means(close, w)
+    squares = rolling_means([c * c for c in close], w)
+    upper: list[int | None] = [None] * len(close)
+    middle: list[int | None] = [None] * len(close)
+    lower: list[int | None] = [None] * len(close)
+    for i, c in enumerate(close):
+        m, q = mean[i], squares[i]
+        if m is None or q is None:
+            continue
+        var = q - m * m  # population variance, exact
+        d = c - m  # close - middle; close - band = d -/+ k * sqrt(var)
+        middle[i] = _sign(d)
+        gap = _sign(d * d - k * k * var)  # sign of |d| - k * sigma
+        upper[i] = gap if d > 0 else (0 if d == 0 and var == 0 else -1)
+        lower[i] = -gap if d < 0 else (0 if d == 0 and var == 0 else 1)
+    up_u, _ = strict_crosses(upper)
+    up_m, down_m = strict_crosses(middle)
+    _, down_l = strict_crosses(lower)
+    return hold_sides(down_l, up_m, up_u, down_m)
+
+
+def peer_rsi(bars: pl.DataFrame, p: dict[str, Any]) -> Target:
+    """Wilder's RSI (seeded with the mean of the first ``period`` changes) compared with the
+    levels exactly: both averages are kept as integers over a common power of ``period``."""
+    close = exact(bars["close"].to_numpy())
+    period = p["period"]
+    scale = max(c.denominator for c in close)
+    ticks = [int(c * scale) for c in close]
+    orders: dict[str, list[int | None]] = {}
+    for name in ("lower", "upper"):
+        level = Fraction(str(p[name]))
+        a, b = 100 * level.denominator - level.numerator, level.numerator
+        order: list[int | None] = [None] * len(close)
+        gain_sum = loss_sum = 0
+        moved = False
+        num_g = num_l = 0  # avg = num / period ** (i - period + 1)
+        power = 1  # period ** (i - period)
+        for i in range(1, len(close)):
+            d = ticks[i] - ticks[i - 1]
+            g, lo = max(d, 0), max(-d, 0)
+            moved = moved or d != 0
+            if i <= period:
+                gain_sum += g
+                loss_sum += lo
+                if i == period:
+                    num_g, num_l = gain_sum, loss_sum
+            else:
+                num_g = (period - 1) * num_g + g * power * period
+                num_l = (period - 1) * num_l + lo * power * period
+                power *= period
+            if i >= period:
+                order[i] = _sign(a * num_g - b * num_l) if moved else _sign(50 - level)
+        orders[name] = order
+    up, _ = strict_crosses(orders["lower"])
+    _, down = strict_crosses(orders["upper"])
+    return hold_between(up, down, down)
+
+
+def peer_donchian(bars: pl.DataFrame, p: dict[str, Any]) -> Target:
+    high, low = bars["high"].to_list(), bars["low"].to_list()
+    close = bars["close"].to_list()
+
+    def channel(values: list[float], window: int, pick: Callable[..., float]) -> list[float | None]:
+        return [None if i < window else pick(values[i - window : i]) for i in range(len(values))]
+
+    upper_entry, lower_entry = channel(high, p["entry"], max), channel(low, p["entry"], min)
+    upper_exit, lower_exit = channel(high, p["exit"], max), channel(low, p["exit"], min)
+
+    def above(levels: list[float | None]) -> list[bool]:
+        return [lv is not None and c > lv for c, lv in zip(close, levels, strict=True)]
+
+    def below(levels: list[float | None]) -> list[bool]:
+        return [lv is not None and c < lv for c, lv in zip(close, levels, strict=True)]
+
+    return hold_sides(above(upper_entry), below(lower_exit), below(lower_entry), above(upper_exit))
+
+
+def peer_buy_and_hold(bars: pl.DataFrame, p: dict[str, Any]) -> Target:
+    return [1] * bars.height
+
+
+@dataclass(frozen=True)
+class StrategyCase:
+    params: dict[str, Any]
+    peer: Callable[[pl.DataFrame, dict[str, Any]], Target]
+    #: The first bar on which backtesting.py acts lags quantrun's by this many bars.
+    entry_lag: int = 0
+
+
+STRATEGIES: dict[str, StrategyCase] = {
+    "sma_crossover": StrategyCase({"fast": 10, "slow": 30}, peer_sma),
+    "bollinger_reversion": StrategyCase({"period": 20, "k": 2.0}, peer_bollinger),
+    "rsi_reversion": StrategyCase({"period": 14, "lower": 30.0, "upper": 70.0}, peer_rsi),
+    "donchian_breakout": StrategyCase({"entry": 20, "exit": 10}, peer_donchian),
+    "buy_and_hold": StrategyCase({}, peer_buy_and_hold, entry_lag=1),
+}
 
 
 # --- the two runs --------------------------------------------------------------------------
 
 
-def run_quantrun(bars: pl.DataFrame) -> dict[str, Any]:
-    result = simulate(bars, "sma_crossover", {"fast": FAST, "slow": SLOW}, RISK, COSTS)
+def run_quantrun(
+    bars: pl.DataFrame,
+    strategy: str = "sma_crossover",
+    params: dict[str, Any] | None = None,
+    risk: RiskConfig | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
+    case = STRATEGIES[strategy]
+    result = simulate(
+        bars,
+        strategy,
+        case.params if params is None else params,
+        RISKS["all_in"] if risk is None else risk,
+        COSTS,
+        version=version,
+    )
     t = result.trades
-    fast = result.signals.indicators["sma_fast"]
-    slow = result.signals.indicators["sma_slow"]
     return {
         "entry_bar": t["entry_bar"].to_numpy(),
         "exit_bar": t["exit_bar"].fill_null(-1).to_numpy(),
@@ -129,29 +357,53 @@ def run_quantrun(bars: pl.DataFrame) -> dict[str, Any]:
         "entry_price": t["entry_price"].to_numpy(),
         "exit_price": t["exit_price"].to_numpy(),  # an open trade: the last close (its mark)
         "quantity": t["quantity"].to_numpy(),
-        "pnl": t["pnl"].to_numpy(),
-        "commission": t["commission"].to_numpy(),
         "open": (t["status"] == "open").to_numpy(),
         "equity": result.equity,
         "final_equity": result.final_equity,
-        "up_bars": np.flatnonzero(crosses_above(fast, slow)),
-        "down_bars": np.flatnonzero(crosses_above(slow, fast)),
+        "target": result.signals.target,
+        "stop_exits": int(t["exit_reason"].is_in(["stop_loss", "take_profit"]).sum()),
     }
 
 
-def _sma_cross_class(peers: Peers, closes: np.ndarray | None) -> Any:
-    """SmaCross as in backtesting.py's docs, long-only. Built with type(): the base is Any.
-
-    ``closes`` None: the SMAs run over ``self.data.Close`` (FractionalBacktest's scaled prices);
-    otherwise over these (the unscaled closes quantrun sees).
-    """
-    crossover = peers.lib.crossover
-    sma = peers.sma
+def _strategy_class(peers: Peers, target: Target, risk: RiskConfig, opens: np.ndarray) -> Any:
+    """A backtesting.py Strategy that acts on changes of ``target`` as quantrun's engine does.
+    Built with type(): the base class is Any. Stops are set from the fill price, which is the
+    next bar's open (both tools fill market orders there)."""
+    stop, take = risk.stop_loss_pct, risk.take_profit_pct
+    size = risk.position_fraction if risk.position_fraction < 1 else None
 
     def init(self: Any) -> None:
-        source = self.data.Close if self.closes is None else self.closes
-        self.sma_fast = self.I(sma, source, self.fast, name="sma_fast")
-        self.sma_slow = self.I(sma, source, self.slow, name="sma_slow")
+        self.acted = 0
+
+    def next_(self: Any) -> None:
+        i = len(self.data) - 1
+        wanted = target[i]
+        if wanted == self.acted:
+            return
+        self.acted = wanted
+        if wanted == 1 and not self.position and i + 1 < len(opens):
+            fill = float(opens[i + 1])
+            kwargs: dict[str, float] = {}
+            if size is not None:
+                kwargs["size"] = size
+            if stop is not None:
+                kwargs["sl"] = fill * (1.0 - 1.0 * stop / 100.0)  # quantrun's own expression
+            if take is not None:
+                kwargs["tp"] = fill * (1.0 + 1.0 * take / 100.0)
+            self.buy(**kwargs)
+        elif wanted != 1 and self.position:
+            self.position.close()
+
+    return type("Target", (peers.bt.Strategy,), {"init": init, "next": next_})
+
+
+def _idiom_class(peers: Peers, fast: int, slow: int) -> Any:
+    """SmaCross as in backtesting.py's documentation (long-only): float SMAs, ``crossover``."""
+    crossover, sma = peers.lib.crossover, peers.sma
+
+    def init(self: Any) -> None:
+        self.sma_fast = self.I(sma, self.data.Close, fast)
+        self.sma_slow = self.I(sma, self.data.Close, slow)
         self.up_bars = []
         self.down_bars = []
 
@@ -160,13 +412,12 @@ def _sma_cross_class(peers: Peers, closes: np.ndarray | None) -> Any:
         if crossover(self.sma_fast, self.sma_slow):
             self.up_bars.append(bar)
             if not self.position:
-                self.buy()  # size: the default, 1 - epsilon of the available margin
+                self.buy()
         elif crossover(self.sma_slow, self.sma_fast):
             self.down_bars.append(bar)
             self.position.close()
 
-    attrs = {"fast": FAST, "slow": SLOW, "closes": closes, "init": init, "next": next_}
-    return type("SmaCross", (peers.bt.Strategy,), attrs)
+    return type("SmaCross", (peers.bt.Strategy,), {"init": init, "next": next_})
 
 
 def _us(peers: Peers, stamp: Any) -> int:
@@ -174,309 +425,252 @@ def _us(peers: Peers, stamp: Any) -> int:
     return int(peers.pd.Timestamp(stamp).as_unit("ns").value) // 1000
 
 
-def run_backtesting(peers: Peers, bars: pl.DataFrame, variant: str) -> dict[str, Any]:
+def run_peer(peers: Peers, bars: pl.DataFrame, strategy_class: Any) -> dict[str, Any]:
     pd = peers.pd
     index = pd.DatetimeIndex(pd.to_datetime(bars["ts"].to_numpy(), unit="us"))
-    close = bars["close"].to_numpy()
-    data = pd.DataFrame(
-        {
-            "Open": bars["open"].to_numpy(),
-            "High": bars["high"].to_numpy(),
-            "Low": bars["low"].to_numpy(),
-            "Close": close,
-            "Volume": bars["volume"].to_numpy(),
-        },
-        index=index,
-    )
-    backtest = peers.lib.FractionalBacktest(
+    columns = {c.capitalize(): bars[c].to_numpy() for c in ("open", "high", "low", "close")}
+    data = pd.DataFrame(columns | {"Volume": bars["volume"].to_numpy()}, index=index)
+    backtest = peers.bt.Backtest(
         data,
-        _sma_cross_class(peers, close.copy() if variant == "same_input" else None),
+        strategy_class,
         cash=CASH,
         commission=COMMISSION,
         trade_on_close=False,  # market orders fill at the next bar's open
-        exclusive_orders=False,  # the strategy closes explicitly; long-only, so no reversals
-        finalize_trades=False,  # like quantrun: a last open trade stays open (marked, no exit fee)
-        fractional_unit=FRACTIONAL_UNIT,
+        exclusive_orders=False,  # the strategy closes explicitly; long-only, no reversals
+        finalize_trades=False,  # like quantrun: a last open trade stays open
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stats = backtest.run()
     strategy = stats["_strategy"]
     closed = stats["_trades"]
-    last_close = float(close[-1])
-    entry_bar = [int(b) for b in closed["EntryBar"]]
-    exit_bar = [int(b) for b in closed["ExitBar"]]
-    entry_ts = [_us(peers, t) for t in closed["EntryTime"]]
-    exit_ts = [_us(peers, t) for t in closed["ExitTime"]]
-    entry_price = [float(p) for p in closed["EntryPrice"]]
-    exit_price = [float(p) for p in closed["ExitPrice"]]
-    quantity = [float(q) for q in closed["Size"]]
-    pnl = [float(p) for p in closed["PnL"]]
-    commission = [float(c) for c in closed["Commission"]]
-    is_open = [False] * len(entry_bar)
-    # Trades still open at the end are left open (finalize_trades=False), as quantrun does; they
-    # are not in stats["_trades"]. Read them off the broker, undo FractionalBacktest's scaling
-    # (prices x unit, sizes / unit), and mark them to the last close like quantrun's trade list.
-    for trade in strategy.trades:
-        qty = float(trade.size) * FRACTIONAL_UNIT
-        price = float(trade.entry_price) / FRACTIONAL_UNIT
-        fee = qty * price * COMMISSION
-        entry_bar.append(int(trade.entry_bar))
-        exit_bar.append(-1)
-        entry_ts.append(_us(peers, trade.entry_time))
-        exit_ts.append(-1)
-        entry_price.append(price)
-        exit_price.append(last_close)
-        quantity.append(qty)
-        pnl.append(qty * (last_close - price) - fee)
-        commission.append(fee)
-        is_open.append(True)
+    last_close = float(bars["close"][-1])
+    rows: list[tuple[int, int, int, int, float, float, float, bool]] = [
+        (
+            int(r.EntryBar),
+            int(r.ExitBar),
+            _us(peers, r.EntryTime),
+            _us(peers, r.ExitTime),
+            float(r.EntryPrice),
+            float(r.ExitPrice),
+            float(r.Size),
+            False,
+        )
+        for r in closed.itertuples()
+    ]
+    for trade in strategy.trades:  # still open (finalize_trades=False): marked to the close
+        entry = (int(trade.entry_bar), -1, _us(peers, trade.entry_time), -1)
+        rows.append((*entry, float(trade.entry_price), last_close, float(trade.size), True))
+    rows.sort(key=lambda r: r[0])
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
     return {
-        "entry_bar": np.array(entry_bar, dtype=np.int64),
-        "exit_bar": np.array(exit_bar, dtype=np.int64),
-        "entry_ts": np.array(entry_ts, dtype=np.int64),
-        "exit_ts": np.array(exit_ts, dtype=np.int64),
-        "entry_price": np.array(entry_price),
-        "exit_price": np.array(exit_price),
-        "quantity": np.array(quantity),
-        "pnl": np.array(pnl),
-        "commission": np.array(commission),
-        "open": np.array(is_open, dtype=bool),
+        "entry_bar": np.array(cols[0], dtype=np.int64),
+        "exit_bar": np.array(cols[1], dtype=np.int64),
+        "entry_ts": np.array(cols[2], dtype=np.int64),
+        "exit_ts": np.array(cols[3], dtype=np.int64),
+        "entry_price": np.array(cols[4], dtype=np.float64),
+        "exit_price": np.array(cols[5], dtype=np.float64),
+        "quantity": np.array(cols[6], dtype=np.float64),
+        "open": np.array(cols[7], dtype=bool),
         "equity": stats["_equity_curve"]["Equity"].to_numpy(dtype=np.float64),
         "final_equity": float(stats["Equity Final [$]"]),
-        "up_bars": np.array(strategy.up_bars, dtype=np.int64),
-        "down_bars": np.array(strategy.down_bars, dtype=np.int64),
         "warnings": sorted({str(w.message).splitlines()[0] for w in caught}),
+        "stats": stats,
+        "strategy": strategy,
     }
 
 
 # --- the comparison ------------------------------------------------------------------------
 
 
-def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    scale = np.maximum(np.abs(a), np.abs(b))
-    out: np.ndarray = np.divide(
-        np.abs(a - b), scale, out=np.zeros_like(scale, dtype=np.float64), where=scale > 0
-    )
-    return out
-
-
-def _float_diff(
-    a: np.ndarray, b: np.ndarray, *, rel_to: np.ndarray | None = None
-) -> dict[str, Any]:
-    """Largest absolute and relative difference, and the (1-based) trade where each occurs."""
+def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
     if a.size == 0:
-        return {"max_abs": 0.0, "max_rel": 0.0, "at_trade_abs": None, "at_trade_rel": None}
-    absolute = np.abs(a - b)
-    relative = absolute / np.abs(rel_to) if rel_to is not None else _rel(a, b)
-    return {
-        "max_abs": float(absolute.max()),
-        "max_rel": float(relative.max()),
-        "at_trade_abs": int(absolute.argmax()) + 1,
-        "at_trade_rel": int(relative.argmax()) + 1,
-    }
+        return 0.0
+    scale = np.maximum(np.abs(a), np.abs(b))
+    rel = np.divide(np.abs(a - b), scale, out=np.zeros_like(scale), where=scale > 0)
+    return float(rel.max())
 
 
-def _exact_diff(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    a, b = a.astype(np.int64), b.astype(np.int64)
-    bad = np.flatnonzero(a != b)
-    return {
-        "mismatches": int(bad.size),
-        "max_abs": float(np.abs(a - b).max()) if a.size else 0.0,
-        "first_at_trade": int(bad[0]) + 1 if bad.size else None,
-    }
-
-
-def exact_sma_tie(close: np.ndarray, bar: int) -> dict[str, Any]:
-    """Whether the fast and slow SMA are exactly equal at ``bar`` or ``bar - 1``, in decimal.
-
-    Prices are decimals in the source (4 places in the walk, Binance ticks in the real file);
-    ``repr`` gives that decimal back. A crossing decided by such a tie is float rounding
-    noise: the exact means are equal, and each tool's rounding may order them either way.
-    """
-    ties = []
-    with localcontext() as ctx:
-        ctx.prec = 60
-        for j in (bar - 1, bar):
-            if j < SLOW - 1:
-                continue
-            window = [Decimal(repr(float(c))) for c in close[j - SLOW + 1 : j + 1]]
-            if sum(window[-FAST:]) * SLOW == sum(window) * FAST:
-                ties.append(j)
-    return {"bar": bar, "exact_tie_at": ties}
-
-
-def _cross_differences(q: dict[str, Any], b: dict[str, Any], close: np.ndarray) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for side in ("up", "down"):
-        key = f"{side}_bars"
-        only_q = np.setdiff1d(q[key], b[key])
-        only_b = np.setdiff1d(b[key], q[key])
-        out[side] = {
-            "crosses": [int(q[key].size), int(b[key].size)],
-            "equal": bool(np.array_equal(q[key], b[key])),
-            "only_quantrun": [exact_sma_tie(close, int(i)) for i in only_q],
-            "only_backtesting": [exact_sma_tie(close, int(i)) for i in only_b],
-        }
-    differing = [
-        d for side in out.values() for d in (*side["only_quantrun"], *side["only_backtesting"])
-    ]
-    out["differing_bars"] = len(differing)
-    out["all_differences_at_exact_ties"] = all(d["exact_tie_at"] for d in differing)
-    return out
-
-
-def compare(q: dict[str, Any], b: dict[str, Any], close: np.ndarray) -> dict[str, Any]:
-    """Trades are matched on (entry bar, exit bar); fields are compared over matched trades."""
-    final_rel = float(_rel(np.array([q["final_equity"]]), np.array([b["final_equity"]]))[0])
-    ret_q, ret_b = q["final_equity"] / CASH - 1.0, b["final_equity"] / CASH - 1.0
-    keys_q = list(zip(q["entry_bar"].tolist(), q["exit_bar"].tolist(), strict=True))
-    keys_b = list(zip(b["entry_bar"].tolist(), b["exit_bar"].tolist(), strict=True))
-    where_b = {key: i for i, key in enumerate(keys_b)}
-    pairs = [(i, where_b[key]) for i, key in enumerate(keys_q) if key in where_b]
-    qi = np.array([p[0] for p in pairs], dtype=np.int64)
-    bi = np.array([p[1] for p in pairs], dtype=np.int64)
-    n_q, n_b = int(q["entry_bar"].size), int(b["entry_bar"].size)
-    unmatched_q = sorted(set(range(n_q)) - set(qi.tolist()))
-    unmatched_b = sorted(set(range(n_b)) - set(bi.tolist()))
-    fields: dict[str, Any] = {
-        name: _exact_diff(q[name][qi], b[name][bi]) for name in ("entry_ts", "exit_ts", "open")
-    }
-    for name in ("entry_price", "exit_price", "quantity", "commission"):
-        fields[name] = _float_diff(q[name][qi], b[name][bi])
-    # FractionalBacktest buys whole 1e-8 units, rounding down: quantrun minus backtesting.py,
-    # in those units, should lie in [0, 1) (give or take the drift of cash between the two).
-    units = (q["quantity"][qi] - b["quantity"][bi]) / FRACTIONAL_UNIT
-    fields["quantity"]["unit_diff_range"] = (
-        [float(units.min()), float(units.max())] if units.size else [0.0, 0.0]
+def compare(
+    q: dict[str, Any], b: dict[str, Any], close: np.ndarray | None = None, entry_lag: int = 0
+) -> dict[str, Any]:
+    """Trade lists (times exact, prices to PRICE_RTOL) and total return (to RETURN_RTOL).
+    ``entry_lag``: bars by which backtesting.py's first action is expected to lag. ``close`` is
+    unused (kept for bench_suite.py's call)."""
+    n_q, n_b = len(q["entry_ts"]), len(b["entry_ts"])
+    n = min(n_q, n_b)
+    entry_bar_diff = (b["entry_bar"][:n] - q["entry_bar"][:n]).tolist()
+    time_keys = ("exit_bar", "open") if entry_lag else ("entry_ts", "exit_ts", "open")
+    mismatches = {k: int(np.count_nonzero(q[k][:n] != b[k][:n])) for k in time_keys}
+    if entry_lag:
+        mismatches["entry_bar_lag"] = sum(1 for d in entry_bar_diff if d != entry_lag)
+    first_bad = next(
+        (i for i in range(n) if any(q[k][i] != b[k][i] for k in ("entry_ts", "exit_ts"))), None
     )
-    # P&L can be ~0, so its relative difference is taken against the trade's entry notional.
-    notional = q["quantity"][qi] * q["entry_price"][qi]
-    fields["pnl"] = _float_diff(q["pnl"][qi], b["pnl"][bi], rel_to=notional)
-    same_list = n_q == n_b == len(pairs) and bool(np.array_equal(qi, bi))
-    exact_ok = all(fields[k]["mismatches"] == 0 for k in ("entry_ts", "exit_ts", "open"))
-    prices_ok = all(fields[k]["max_rel"] <= PRICE_RTOL for k in ("entry_price", "exit_price"))
+    prices = {
+        k: _max_rel(q[k][:n], b[k][:n]) for k in ("entry_price", "exit_price") if not entry_lag
+    }
+    ret_q = q["final_equity"] / CASH - 1.0
+    ret_b = b["final_equity"] / CASH - 1.0
+    ret_rel = abs(ret_q - ret_b) / max(abs(ret_q), abs(ret_b), 1e-300)
+    trades_ok = (
+        n_q == n_b
+        and all(v == 0 for v in mismatches.values())
+        and all(v <= PRICE_RTOL for v in prices.values())
+    )
     out: dict[str, Any] = {
         "trades": [n_q, n_b],
-        "matched_trades": len(pairs),
-        "unmatched": {
-            "quantrun": [_trade(q, i) for i in unmatched_q[:20]],
-            "backtesting": [_trade(b, i) for i in unmatched_b[:20]],
-        },
-        "open_trades": [int(q["open"].sum()), int(b["open"].sum())],
-        "crosses": _cross_differences(q, b, close),
-        "fields": fields,
-        "total_return": {"quantrun": ret_q, "backtesting": ret_b, "abs_diff": abs(ret_q - ret_b)},
-        "final_equity": {
-            "quantrun": q["final_equity"],
-            "backtesting": b["final_equity"],
-            "rel_diff": final_rel,
-        },
-        "trade_lists_agree": bool(same_list and exact_ok and prices_ok),
-        "total_return_agrees": final_rel <= RETURN_RTOL,
+        "matched_trades": n - (mismatches.get("entry_ts", 0) if n_q == n_b else n),
+        "closed_trades": [int((~q["open"]).sum()), int((~b["open"]).sum())],
+        "mismatches": mismatches,
+        "first_time_mismatch_at_trade": None if first_bad is None else first_bad + 1,
+        "max_price_rel_diff": max(prices.values(), default=None),
+        "total_return": {"quantrun": ret_q, "backtesting": ret_b, "rel_diff": ret_rel},
+        "equity_curve_max_rel_diff": _max_rel(q["equity"], b["equity"]),
+        "trade_lists_agree": bool(trades_ok),
+        "total_return_agrees": bool(ret_rel <= RETURN_RTOL) if not entry_lag else None,
+        "agree": bool(trades_ok and (entry_lag or ret_rel <= RETURN_RTOL)),
     }
-    eq = _rel(q["equity"], b["equity"])
-    out["equity_curve"] = {"max_rel": float(eq.max()), "at_bar": int(eq.argmax())}
-    out["agree"] = bool(out["trade_lists_agree"] and out["total_return_agrees"])
+    # The shape bench_suite.py reads.
+    out["fields"] = {k: {"mismatches": mismatches.get(k, 0)} for k in ("entry_ts", "exit_ts")} | {
+        k: {"max_rel": prices.get(k, 0.0)} for k in ("entry_price", "exit_price")
+    }
+    final_rel = abs(q["final_equity"] - b["final_equity"]) / abs(q["final_equity"])
+    out["final_equity"] = {
+        "quantrun": q["final_equity"],
+        "backtesting": b["final_equity"],
+        "rel_diff": final_rel,
+    }
+    if "idiom_ties" in b:
+        out["crosses"] = b["idiom_ties"]
     return out
 
 
-def _trade(side: dict[str, Any], i: int) -> dict[str, Any]:
-    keys = ("entry_bar", "exit_bar", "entry_price", "exit_price", "quantity", "pnl")
-    return {"trade": i + 1} | {key: side[key][i].item() for key in keys}
+def idiom_ties(bars: pl.DataFrame, b: dict[str, Any], fast: int, slow: int) -> dict[str, Any]:
+    """Bars where the idiom's float crosses differ from the exact ones, and whether each is an
+    exact tie of the two SMAs (on that bar or the one before)."""
+    close = exact(bars["close"].to_numpy())
+    f, s = rolling_means(close, fast), rolling_means(close, slow)
+    order = [None if x is None or y is None else _sign(x - y) for x, y in zip(f, s, strict=True)]
+    up, down = strict_crosses(order)
+    exact_up = {i for i, v in enumerate(up) if v}
+    exact_down = {i for i, v in enumerate(down) if v}
+    strategy = b["strategy"]
+    differing = sorted((exact_up ^ set(strategy.up_bars)) | (exact_down ^ set(strategy.down_bars)))
+    at_ties = [i for i in differing if 0 in (order[i], order[i - 1])]
+    return {"differing_cross_bars": differing, "at_exact_ties": at_ties}
+
+
+# --- the entry points bench_suite.py uses (its parity group: sma_crossover, all in) -------
+
+VARIANTS: dict[str, str] = {
+    "exact": "backtesting.py acting on the exact peer signals (the gate)",
+    "idiom": "backtesting.py's SmaCross idiom: float SMAs and crossover (differs only at ties)",
+}
+
+
+def run_backtesting(peers: Peers, bars: pl.DataFrame, variant: str) -> dict[str, Any]:
+    """backtesting.py on ``bars``: sma_crossover 10/30, all in, as ``variant``."""
+    params = STRATEGIES["sma_crossover"].params
+    if variant == "exact":
+        target = peer_sma(bars, params)
+        return run_peer(
+            peers, bars, _strategy_class(peers, target, RISKS["all_in"], bars["open"].to_numpy())
+        )
+    b = run_peer(peers, bars, _idiom_class(peers, params["fast"], params["slow"]))
+    b["idiom_ties"] = idiom_ties(bars, b, params["fast"], params["slow"])
+    return b
 
 
 def verdict(variant: str, cmp: dict[str, Any], strict: bool) -> tuple[bool, str]:
-    """(passes, why). same_input must agree; scaled_input may differ only at exact SMA ties."""
+    """(passes, why). ``exact`` must agree; ``idiom`` may differ only at exact SMA ties."""
     if cmp["agree"]:
         return True, "AGREE"
-    if variant == "scaled_input" and not strict:
-        crosses = cmp["crosses"]
-        if crosses["differing_bars"] and crosses["all_differences_at_exact_ties"]:
-            n = crosses["differing_bars"]
+    crosses = cmp.get("crosses")
+    if variant == "idiom" and not strict and crosses and crosses["differing_cross_bars"]:
+        n = len(crosses["differing_cross_bars"])
+        if crosses["differing_cross_bars"] == crosses["at_exact_ties"]:
             return True, f"DIFFERS ONLY AT {n} EXACT SMA TIE{'S' if n > 1 else ''} (accepted)"
-        if crosses["differing_bars"]:
-            return False, "DISAGREE (signal differences not explained by exact ties)"
+        return False, "DISAGREE (signal differences not explained by exact ties)"
     return False, "DISAGREE"
 
 
-# --- output --------------------------------------------------------------------------------
+# --- the grid ------------------------------------------------------------------------------
 
 
-def _g(value: float) -> str:
-    return f"{value:.3g}"
+@dataclass
+class Row:
+    dataset: str
+    timeframe: str
+    strategy: str
+    risk: str
+    bars: int
+    result: dict[str, Any]
+    verdict: str
+    passes: bool
 
 
-def render(console: Console, title: str, cmp: dict[str, Any]) -> None:
-    table = Table(title=title)
-    table.add_column("field")
-    table.add_column("quantrun", justify="right")
-    table.add_column("backtesting.py", justify="right")
-    table.add_column("max abs diff", justify="right")
-    table.add_column("max rel diff", justify="right")
-    table.add_column("check", justify="right")
-    n_q, n_b = cmp["trades"]
-    table.add_row("trades", str(n_q), str(n_b), "", "", f"{cmp['matched_trades']} matched")
-    table.add_row("open at end", *map(str, cmp["open_trades"]), "", "", "")
-    for side in ("up", "down"):
-        cross = cmp["crosses"][side]
-        differing = [*cross["only_quantrun"], *cross["only_backtesting"]]
-        ties = sum(1 for d in differing if d["exact_tie_at"])
-        check = "same bars" if cross["equal"] else f"{len(differing)} differ, {ties} at exact ties"
-        table.add_row(f"{side}-cross bars", *map(str, cross["crosses"]), "", "", check)
-    for key, field in cmp["fields"].items():
-        if "mismatches" in field:
-            table.add_row(key, "", "", _g(field["max_abs"]), "", f"{field['mismatches']} differ")
-        else:
-            tol = f"<= {PRICE_RTOL:g}" if key in ("entry_price", "exit_price") else "reported"
-            if key == "quantity":
-                low, high = field["unit_diff_range"]
-                tol = f"{low:.2f}..{high:.2f} units"
-            where = f" (trade {field['at_trade_rel']})" if field["at_trade_rel"] else ""
-            table.add_row(key, "", "", _g(field["max_abs"]), _g(field["max_rel"]) + where, tol)
-    fe = cmp["final_equity"]
-    table.add_row(
-        "final equity",
-        f"{fe['quantrun']:.6f}",
-        f"{fe['backtesting']:.6f}",
-        _g(abs(fe["quantrun"] - fe["backtesting"])),
-        _g(fe["rel_diff"]),
-        f"<= {RETURN_RTOL:g}",
+def run_case(
+    peers: Peers, bars: pl.DataFrame, strategy: str, risk_name: str
+) -> tuple[dict[str, Any], str, bool]:
+    case = STRATEGIES[strategy]
+    risk = RISKS[risk_name]
+    q = run_quantrun(bars, strategy, case.params, risk)
+    target = case.peer(bars, case.params)
+    same_signals = bool(np.array_equal(np.asarray(target, dtype=np.int8), q["target"]))
+    peer_class = _strategy_class(peers, target, risk, bars["open"].to_numpy())
+    b = run_peer(peers, bars, peer_class)
+    cmp = compare(q, b, entry_lag=case.entry_lag)
+    cmp["signals_equal"] = same_signals
+    cmp["stop_or_target_exits"] = q["stop_exits"]
+    cmp["backtesting_warnings"] = b["warnings"]
+    if not same_signals:
+        return cmp, "DISAGREE (signals differ from the exact peer computation)", False
+    if case.entry_lag:
+        ok = cmp["agree"]
+        why = f"NAMED DIFFERENCE: entry {case.entry_lag} bar later in backtesting.py"
+        return cmp, why if ok else "DISAGREE", ok
+    return cmp, "AGREE" if cmp["agree"] else "DISAGREE", cmp["agree"]
+
+
+def markdown(rows: list[Row], idiom: list[dict[str, Any]]) -> str:
+    head = (
+        "| dataset | tf | strategy | risk | bars | trades q / bt | stop/target exits "
+        "| max price rel diff | total return quantrun | total return backtesting.py | rel diff "
+        "| verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    tr = cmp["total_return"]
-    table.add_row(
-        "total return",
-        f"{tr['quantrun']:+.10f}",
-        f"{tr['backtesting']:+.10f}",
-        _g(tr["abs_diff"]),
-        "",
-        "",
-    )
-    eq = cmp["equity_curve"]
-    table.add_row("equity curve", "", "", "", f"{_g(eq['max_rel'])} (bar {eq['at_bar']})", "")
-    console.print(table)
-    fields = cmp["fields"]
-    worst = max(("entry_price", "exit_price"), key=lambda k: fields[k]["max_rel"])
-    console.print(
-        f"largest differences: price ({worst}) {_g(fields[worst]['max_abs'])} abs / "
-        f"{_g(fields[worst]['max_rel'])} rel; quantity {_g(fields['quantity']['max_rel'])} rel; "
-        f"total return {_g(tr['abs_diff'])} abs; final equity {_g(fe['rel_diff'])} rel",
-        highlight=False,
-    )
-    for side in ("up", "down"):
-        cross = cmp["crosses"][side]
-        for who in ("quantrun", "backtesting"):
-            for d in cross[f"only_{who}"]:
-                console.print(
-                    f"  {side}-cross at bar {d['bar']} only in {who}; "
-                    f"exact SMA tie at bar(s) {d['exact_tie_at'] or 'none'}",
-                    highlight=False,
-                )
+    lines = []
+    for r in rows:
+        res = r.result
+        tr = res["total_return"]
+        price = res["max_price_rel_diff"]
+        lines.append(
+            f"| {r.dataset} | {r.timeframe} | {r.strategy} | {r.risk} | {r.bars:,} "
+            f"| {res['trades'][0]} / {res['trades'][1]} | {res['stop_or_target_exits']} "
+            f"| {'n/a' if price is None else f'{price:.1e}'} "
+            f"| {tr['quantrun']:+.10f} | {tr['backtesting']:+.10f} | {tr['rel_diff']:.1e} "
+            f"| {r.verdict} |"
+        )
+    text = head + "\n".join(lines) + "\n"
+    if idiom:
+        text += (
+            "\n| dataset | tf | trades: idiom / exact / quantrun v1 | idiom cross bars that "
+            "differ from exact | of them at exact SMA ties | quantrun v1 trade list = exact |"
+            "\n|---|---|---|---|---|---|\n"
+        )
+        for item in idiom:
+            text += (
+                f"| {item['dataset']} | {item['timeframe']} | {item['trades_idiom']} / "
+                f"{item['trades_exact']} / {item['trades_v1']} "
+                f"| {len(item['differing_cross_bars'])} | {len(item['at_exact_ties'])} "
+                f"| {'yes' if item['v1_equals_exact'] else 'no'} |\n"
+            )
+    return text
 
 
 def machine() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
-    for package in ("quantrun", "backtesting", "pandas", "numpy", "polars", "bokeh"):
+    for package in ("quantrun", "backtesting", "pandas", "numpy", "polars"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -488,12 +682,12 @@ def machine() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=100_000, help="random-walk 1m bars")
-    parser.add_argument("--real", type=Path, default=REAL_FILE, help="real Binance 1m CSV")
-    parser.add_argument(
-        "--strict", action="store_true", help="fail on any scaled_input difference, ties too"
-    )
-    parser.add_argument("--sample", type=int, default=5, help="matched trades shown in JSON")
+    parser.add_argument("--real", type=Path, default=REAL_DIR, help="folder of real 1m months")
+    parser.add_argument("--datasets", nargs="*", default=None, help="e.g. demo DOTUSDT-2025-11")
+    parser.add_argument("--timeframes", nargs="*", default=list(TIMEFRAMES))
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
+    parser.add_argument("--risks", nargs="*", default=list(RISKS))
+    parser.add_argument("--idiom", action="store_true", help="also the float SmaCross idiom")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "parity.json", help="JSON path")
     return parser.parse_args(argv)
 
@@ -501,79 +695,74 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     peers = load_peers()
-    console = Console(width=max(Console().width, 120))
-    datasets: list[tuple[str, dict[str, Any], pl.DataFrame | None]] = []
-    real_meta: dict[str, Any] = {"file": str(args.real), "timeframe": "15m (resampled from 1m)"}
-    if args.real.is_file():
-        datasets.append(("real_DOTUSDT_15m", real_meta, real_bars(args.real)))
-    else:
-        print(f"SKIP real data: {args.real} is absent (the shared data is not on this machine)")
-        datasets.append(("real_DOTUSDT_15m", real_meta | {"skipped": "file absent"}, None))
-    walk = {"generator": "seeded log random walk, 4 decimals", "seed": SEED, "timeframe": "1m"}
-    datasets.append(("random_walk_1m", walk, random_walk(args.rows)))
-
-    results: dict[str, Any] = {}
-    verdicts: list[str] = []
-    ok = True
-    for name, meta, bars in datasets:
-        if bars is None:
-            results[name] = meta
-            continue
-        close = bars["close"].to_numpy()
-        q = run_quantrun(bars)
-        entry: dict[str, Any] = meta | {"bars": bars.height, "variants": {}}
-        for variant in VARIANTS:
-            b = run_backtesting(peers, bars, variant)
-            cmp = compare(q, b, close)
-            passes, why = verdict(variant, cmp, args.strict)
-            ok = ok and passes
-            verdicts.append(f"{name} / {variant}: {why}")
-            matched = min(args.sample, cmp["matched_trades"])
-            entry["variants"][variant] = {
-                "verdict": why,
-                "passes": passes,
-                "comparison": cmp,
-                "backtesting_warnings": b["warnings"],
-                "first_trades": [
-                    {"quantrun": _trade(q, i), "backtesting": _trade(b, i)} for i in range(matched)
-                ]
-                if cmp["trade_lists_agree"]
-                else [],
-            }
-            title = f"parity {name} / {variant}: {bars.height:,} bars, SMA {FAST}/{SLOW} - {why}"
-            render(console, title, cmp)
-        results[name] = entry
-    result: dict[str, Any] = {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    started = time.perf_counter()
+    rows: list[Row] = []
+    idiom: list[dict[str, Any]] = []
+    for name, one_minute in datasets(args.real, args.datasets).items():
+        for timeframe in args.timeframes:
+            bars = resample(one_minute, timeframe).bars
+            for strategy in args.strategies:
+                for risk_name in args.risks:
+                    if strategy == "buy_and_hold" and risk_name != "all_in":
+                        continue  # its lagged entry moves every stop level: nothing to compare
+                    result, why, passes = run_case(peers, bars, strategy, risk_name)
+                    row = Row(
+                        name, timeframe, strategy, risk_name, bars.height, result, why, passes
+                    )
+                    rows.append(row)
+                    tr = result["total_return"]
+                    print(
+                        f"{name:18} {timeframe:>3} {strategy:20} {risk_name:6} "
+                        f"trades {result['trades'][0]:4}/{result['trades'][1]:<4} "
+                        f"return {tr['quantrun']:+.6f} rel {tr['rel_diff']:.1e}  {why}",
+                        flush=True,
+                    )
+            if args.idiom:
+                params = STRATEGIES["sma_crossover"].params
+                b = run_peer(peers, bars, _idiom_class(peers, params["fast"], params["slow"]))
+                q = run_quantrun(bars)
+                v1 = run_quantrun(bars, version="1")
+                ties = idiom_ties(bars, b, params["fast"], params["slow"])
+                same_v1 = len(v1["entry_ts"]) == len(q["entry_ts"]) and all(
+                    np.array_equal(v1[k], q[k]) for k in ("entry_ts", "exit_ts")
+                )
+                idiom.append(
+                    {"dataset": name, "timeframe": timeframe}
+                    | ties
+                    | {
+                        "trades_idiom": len(b["entry_ts"]),
+                        "trades_exact": len(q["entry_ts"]),
+                        "trades_v1": len(v1["entry_ts"]),
+                        "v1_equals_exact": same_v1,
+                    }
+                )
+    failed = [r for r in rows if not r.passes]
+    idiom_bad = [i for i in idiom if i["differing_cross_bars"] != i["at_exact_ties"]]
+    result = {
         "machine": machine(),
+        "seconds": round(time.perf_counter() - started, 1),
         "setup": {
-            "strategy": {"id": "sma_crossover", "fast": FAST, "slow": SLOW, "long_only": True},
-            "quantrun_risk": RISK.model_dump(),
-            "quantrun_costs": COSTS.model_dump(),
-            "backtesting": {
-                "class": "backtesting.lib.FractionalBacktest",
-                "fractional_unit": FRACTIONAL_UNIT,
-                "cash": CASH,
-                "commission": COMMISSION,
-                "trade_on_close": False,
-                "exclusive_orders": False,
-                "finalize_trades": False,
-                "size": "default (1 - sys.float_info.epsilon of the available margin)",
-                "variants": VARIANTS,
-            },
-            "tolerances": {"price_rel": PRICE_RTOL, "final_equity_rel": RETURN_RTOL},
-            "strict": args.strict,
+            "cash": CASH,
+            "commission": COMMISSION,
+            "risks": {k: v.model_dump() for k, v in RISKS.items()},
+            "strategies": {k: v.params for k, v in STRATEGIES.items()},
+            "tolerances": {"price_rel": PRICE_RTOL, "total_return_rel": RETURN_RTOL},
         },
-        "datasets": results,
-        "verdicts": verdicts,
-        "passes": ok,
+        "rows": [
+            {k: v for k, v in vars(r).items() if k != "result"} | {"result": r.result} for r in rows
+        ],
+        "idiom": idiom,
+        "passes": not failed and not idiom_bad,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for line in verdicts:
-        print(line)
-    print(f"parity: {'PASS' if ok else 'FAIL'}; wrote {args.out}")
-    return 0 if ok else 1
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(rows, idiom))
+    print(
+        f"parity: {len(rows) - len(failed)}/{len(rows)} cases agree"
+        + (f"; idiom differences not at exact ties: {len(idiom_bad)}" if idiom else "")
+        + f"; {result['seconds']} s; wrote {args.out} and {args.out.with_suffix('.md')}"
+    )
+    return 0 if result["passes"] else 1
 
 
 if __name__ == "__main__":
