@@ -29,12 +29,13 @@ def build_golden(workdir: Path, runs_root: Path) -> RunResult:
     try:
         return create_run(
             CSV_NAME,
+            Settings(runs_root=runs_root),
             symbol="DEMOUSD",
             strategy="sma_crossover",
+            strategy_version="1",  # the golden run was made with v1 (v2 changed the cross rule)
             params={"fast": 10, "slow": 30},
             timeframe="15m",
             risk="moderate",
-            settings=Settings(runs_root=runs_root),
         )
     finally:
         os.chdir(previous)

@@ -51,8 +51,13 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: Every reference run was made with the first version of its strategy; later versions change
+#: the rules, so the cases pin it (the manifest records it in the identity, not the request).
+V1 = {"strategy_version": "1"}
+
+
 def _cases() -> list[Case]:
-    sma = {"strategy": "sma_crossover", "params": {"fast": 10, "slow": 30}}
+    sma = {"strategy": "sma_crossover", "params": {"fast": 10, "slow": 30}} | V1
     cases = [
         # `make demo`: ingest, then the 10/30 crossover on 15m bars at moderate risk.
         Case(
@@ -72,6 +77,7 @@ def _cases() -> list[Case]:
                 "paths": [DEMO_CSV],
                 "symbol": "DEMOUSD",
                 "strategy": "bollinger_reversion",
+                **V1,
                 "timeframe": "1h",
                 "risk": "aggressive",
                 "commission_bps": 5.0,
@@ -85,6 +91,7 @@ def _cases() -> list[Case]:
                 "paths": [DEMO_CSV],
                 "symbol": "DEMOUSD",
                 "strategy": "donchian_breakout",
+                **V1,
                 "timeframe": "4h",
                 "params": {"entry": 12, "exit": 6},
                 "start": "2024-01-05T00:00:00Z",
@@ -98,6 +105,7 @@ def _cases() -> list[Case]:
                 "paths": [SHORT_CSV],
                 "symbol": "DEMOUSD",
                 "strategy": "rsi_reversion",
+                **V1,
                 "timeframe": "5m",
                 "risk": None,
                 "risk_file": RISK_FILE,
@@ -111,6 +119,7 @@ def _cases() -> list[Case]:
                 "paths": [DEMO_CSV],
                 "symbol": "DEMOUSD",
                 "strategy": "buy_and_hold",
+                **V1,
                 "timeframe": "1d",
                 "risk_config": RISK_CUSTOM,
             },
@@ -151,7 +160,7 @@ def build(
         fields = dict(case.fields)
         paths = fields.pop("paths")
         if case.ingest_first:
-            ingest_file(settings, paths, symbol=fields["symbol"])
+            ingest_file(paths, settings, symbol=fields["symbol"])
         return create(paths, settings=settings, **fields)
     finally:
         os.chdir(previous)

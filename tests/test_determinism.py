@@ -22,17 +22,17 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_ingest_twice_gives_identical_bytes(write_csv: CsvWriter, tmp_path: Path) -> None:
     path = str(write_csv(minute_rows(500)))
-    a = ingest_file(Settings(runs_root=tmp_path / "a"), [path])
-    b = ingest_file(Settings(runs_root=tmp_path / "b"), [path])
+    a = ingest_file([path], Settings(runs_root=tmp_path / "a"))
+    b = ingest_file([path], Settings(runs_root=tmp_path / "b"))
     assert a.dataset_id == b.dataset_id
     assert _files(a.path) == _files(b.path)
-    again = ingest_file(Settings(runs_root=tmp_path / "a"), [path])
+    again = ingest_file([path], Settings(runs_root=tmp_path / "a"))
     assert (again.dataset_id, again.created) == (a.dataset_id, False)
 
 
 def test_other_process_cwd_and_timezone_give_the_same_bytes(tmp_path: Path) -> None:
     csv = write_demo_csv(tmp_path / "demo.csv")
-    local = ingest_file(Settings(runs_root=tmp_path / "here"), [str(csv)], symbol="DEMOUSD")
+    local = ingest_file([str(csv)], Settings(runs_root=tmp_path / "here"), symbol="DEMOUSD")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTRUN_")}
@@ -68,7 +68,7 @@ def test_demo_csv_is_reproducible(tmp_path: Path) -> None:
 
 
 def test_parquet_schema_is_canonical(write_csv: CsvWriter, settings: Settings) -> None:
-    result = ingest_file(settings, [str(write_csv(minute_rows(3)))])
+    result = ingest_file([str(write_csv(minute_rows(3)))], settings)
     schema = pq.read_schema(result.path / "bars.parquet")
     assert [(f.name, str(f.type)) for f in schema] == [
         ("ts", "timestamp[us, tz=UTC]"),

@@ -23,12 +23,12 @@ def _settings(tmp_path: Path) -> Settings:
 def test_golden_run_is_listed_read_only_and_verifies(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     rows = list_runs(settings)
-    assert [(r["run_id"], r.get("read_only")) for r in rows] == [(GOLDEN_ID, True)]
+    assert [(r.run_id, r.read_only) for r in rows] == [(GOLDEN_ID, True)]
     view = open_run(GOLDEN_ID, settings)
     assert view.read_only
     assert view.verify() == []
     assert verify_run(GOLDEN_ID, settings).ok
-    assert view.metrics["trades"]["value"] == view.manifest["summary"]["trades"]
+    assert view.metrics["trades"]["value"] == view.manifest.summary.trades
 
 
 def test_golden_run_rebuilds_byte_for_byte(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_corpus_is_big_enough_and_names_are_unique() -> None:
 
 def _refusal(settings_: Settings, path: Path, case: Bad) -> QuantrunError:
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings_, [str(path)])
+        ingest_file([str(path)], settings_)
     return caught.value
 
 
@@ -70,7 +70,7 @@ def test_bad_file_is_refused_by_the_api(
     before = tree(runs_root)
     _assert_refused(_refusal(settings, path, case), case.code)
     try:
-        inspection = inspect_file(settings, [str(path)])
+        inspection = inspect_file([str(path)], settings)
     except QuantrunError as exc:
         _assert_refused(exc, case.code)
     else:
@@ -101,11 +101,11 @@ def test_bad_file_is_refused_by_the_cli(
 @pytest.mark.parametrize("case", GOOD, ids=lambda c: c.name)
 def test_tricky_valid_file_is_accepted(case: Good, tmp_path: Path, settings: Settings) -> None:
     path = materialise(case.data, tmp_path / "good.csv")
-    result = ingest_file(settings, [str(path)], timezone=case.timezone)
+    result = ingest_file([str(path)], settings, timezone=case.timezone)
     assert result.quality["rows"] == case.rows
     assert result.quality["first_bar"] == case.first_bar
     assert (
-        inspect_file(settings, [str(path)], timezone=case.timezone).dataset_id == result.dataset_id
+        inspect_file([str(path)], settings, timezone=case.timezone).dataset_id == result.dataset_id
     )
 
 
@@ -214,16 +214,16 @@ def test_limits_come_from_settings(tmp_path: Path, runs_root: Path) -> None:
     )
     narrow = Settings(runs_root=runs_root, max_columns=7)
     with pytest.raises(QuantrunError) as columns:
-        ingest_file(narrow, [str(path)])
+        ingest_file([str(path)], narrow)
     assert columns.value.code is ErrorCode.LIMIT_COLUMNS
     assert columns.value.extra == {"columns": 8, "limit": 7}
     short = Settings(runs_root=runs_root, max_line_bytes=40)
     with pytest.raises(QuantrunError) as line:
-        ingest_file(short, [str(path)])
+        ingest_file([str(path)], short)
     assert line.value.code is ErrorCode.LIMIT_LINE_LENGTH
     assert line.value.lines == [2]  # the header is 35 bytes, the first row longer
-    assert ingest_file(Settings(runs_root=runs_root, max_columns=8), [str(path)]).created
-    wide = ingest_file(Settings(runs_root=runs_root, max_line_bytes=64), [str(path)])
+    assert ingest_file([str(path)], Settings(runs_root=runs_root, max_columns=8)).created
+    wide = ingest_file([str(path)], Settings(runs_root=runs_root, max_line_bytes=64))
     assert wide.quality["rows"] == 3
 
 
@@ -377,7 +377,7 @@ def _ingest_or_refuse(data: bytes, options: dict[str, object]) -> None:
         # Small limits, so the limit refusals are fuzzed too.
         limits = Settings(runs_root=runs_root, max_line_bytes=4096, max_columns=64)
         try:
-            ingest_file(limits, [str(path)], **options)  # type: ignore[arg-type]
+            ingest_file([str(path)], limits, **options)
         except QuantrunError as exc:
             assert exc.code in CATALOGUE and exc.code is not ErrorCode.INTERNAL, exc.detail
             assert tree(runs_root) == []

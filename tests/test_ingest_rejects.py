@@ -270,7 +270,7 @@ def test_rejected_with_code_and_lines(
 ) -> None:
     path = write_csv(rows, header=header)
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(path)], **kwargs)  # type: ignore[arg-type]  # test kwargs
+        ingest_file([str(path)], settings, **kwargs)
     exc = caught.value
     assert exc.code == code, exc.detail
     assert exc.lines[: len(lines)] == lines
@@ -318,7 +318,7 @@ def test_rejected_whole_file(
 ) -> None:
     path = _raw(tmp_path, data)
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(path)])
+        ingest_file([str(path)], settings)
     assert caught.value.code == code, caught.value.detail
     assert tree(runs_root) == []
 
@@ -326,14 +326,14 @@ def test_rejected_whole_file(
 def test_semicolon_file_gets_a_delimiter_note(tmp_path: Path, settings: Settings) -> None:
     path = _raw(tmp_path, b"time;open;high;low;close;volume\n2024-01-01T00:00:00Z;1;2;0;1;3\n")
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(path)])
+        ingest_file([str(path)], settings)
     assert "semicolons" in caught.value.detail
 
 
 def test_latin1_error_names_the_line(tmp_path: Path, settings: Settings) -> None:
     data = (HEADER + "\n" + "\n".join(minute_rows(3))).encode() + b"\nnot,\xff\n"
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(_raw(tmp_path, data))])
+        ingest_file([str(_raw(tmp_path, data))], settings)
     assert caught.value.code == ErrorCode.INPUT_ENCODING
     assert caught.value.lines == [5]
 
@@ -341,7 +341,7 @@ def test_latin1_error_names_the_line(tmp_path: Path, settings: Settings) -> None
 def test_missing_file_and_directory(tmp_path: Path, settings: Settings) -> None:
     for target in (tmp_path / "nope.csv", tmp_path):
         with pytest.raises(QuantrunError) as caught:
-            ingest_file(settings, [str(target)])
+            ingest_file([str(target)], settings)
         assert caught.value.code == ErrorCode.INPUT_NOT_FOUND
         assert str(tmp_path) not in caught.value.detail
 
@@ -352,7 +352,7 @@ def test_size_limit_blocks_before_reading(
     path = write_csv(minute_rows(50))
     small = Settings(runs_root=runs_root, max_input_bytes=path.stat().st_size - 1)
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(small, [str(path)])
+        ingest_file([str(path)], small)
     assert caught.value.code == ErrorCode.LIMIT_INPUT_SIZE
     assert caught.value.exit_code == 4
     assert tree(runs_root) == []
@@ -361,7 +361,7 @@ def test_size_limit_blocks_before_reading(
 def test_row_limit(write_csv: CsvWriter, runs_root: Path) -> None:
     path = write_csv(minute_rows(11))
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(Settings(runs_root=runs_root, max_rows=10), [str(path)])
+        ingest_file([str(path)], Settings(runs_root=runs_root, max_rows=10))
     assert caught.value.code == ErrorCode.LIMIT_ROWS
     assert caught.value.exit_code == 4
     assert tree(runs_root) == []
@@ -380,7 +380,7 @@ def test_usage_errors(
     write_csv: CsvWriter, settings: Settings, kwargs: dict[str, str], code: ErrorCode
 ) -> None:
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(write_csv(minute_rows(3)))], **kwargs)  # type: ignore[arg-type]
+        ingest_file([str(write_csv(minute_rows(3)))], settings, **kwargs)
     assert caught.value.code == code
     assert caught.value.exit_code == 2
 
@@ -390,7 +390,7 @@ def test_first_error_mentions_the_other_failures(write_csv: CsvWriter, settings:
     rows[1] = f"{_ts(1)},1,2,0.5,,3"  # missing value
     rows[4] = f"{_ts(4)},1,2,0.5,1.5,-3"  # negative volume
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(write_csv(rows))])
+        ingest_file([str(write_csv(rows))], settings)
     assert caught.value.code == ErrorCode.CSV_MISSING_VALUE
     assert "CSV_NEGATIVE_VOLUME" in caught.value.detail
     assert caught.value.extra["failing_checks"] == ["CSV_MISSING_VALUE", "CSV_NEGATIVE_VOLUME"]
@@ -401,6 +401,6 @@ def test_many_offending_rows_are_capped_with_a_count(
 ) -> None:
     rows = [f"{_ts(i)},1,2,0.5,1.5,-1" for i in range(40)]
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [str(write_csv(rows))])
+        ingest_file([str(write_csv(rows))], settings)
     assert caught.value.lines == list(range(2, 12))
     assert "40 row(s)" in caught.value.detail and "(and 30 more)" in caught.value.detail

@@ -70,8 +70,8 @@ def test_an_unreadable_state_counts_as_engaged(
     with pytest.raises(QuantrunError) as caught:
         _create(csv, settings)
     assert caught.value.code == ErrorCode.KILL_SWITCH_ENGAGED
-    state = killswitch_status(settings)["state"]
-    assert state["engaged"] is True and state["state_readable"] is False
+    state = killswitch_status(settings).state
+    assert state.engaged is True and state.readable is False
 
 
 def test_queued_job_fails_with_the_code_and_can_be_retried(csv: Path, settings: Settings) -> None:

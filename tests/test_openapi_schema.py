@@ -131,7 +131,7 @@ def _seed(settings: Settings, workdir: Path) -> Seeded:
     good = "\n".join([HEADER, *minute_rows(120)]) + "\n"
     return Seeded(
         run_id=run.run_id,
-        artifacts=[a["name"] for a in run.manifest["artifacts"]],
+        artifacts=run.manifest.artifact_names,
         job_id=job["job_id"],
         csv=good.encode(),
     )

@@ -39,7 +39,7 @@ needs_shared = pytest.mark.skipif(
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_file_ingests_cleanly(name: str, settings: Settings) -> None:
     rows, sha, first = REAL[name]
-    result = ingest_file(settings, [str(SHARED_DATA / name)], symbol=name.split("-")[0])
+    result = ingest_file([str(SHARED_DATA / name)], settings, symbol=name.split("-")[0])
     q = result.quality
     assert (q["rows"], q["expected_bars"], q["coverage"], q["gaps"]["count"]) == (
         rows,
@@ -70,7 +70,7 @@ def _write(tmp_path: Path, lines: list[str]) -> str:
 def _reject(settings: Settings, path: str, **kwargs: bool) -> QuantrunError:
     before = tree(settings.runs_root)
     with pytest.raises(QuantrunError) as caught:
-        ingest_file(settings, [path], **kwargs)  # type: ignore[arg-type]
+        ingest_file([path], settings, **kwargs)
     assert tree(settings.runs_root) == before
     return caught.value
 
@@ -85,7 +85,7 @@ def test_damaged_copies_of_a_real_file(
     err = _reject(settings, _write(tmp_path, [header, *shuffled]))
     assert err.code == ErrorCode.CSV_UNSORTED
     assert err.lines[0] == 2 + len(body[::2])  # the first row that steps back in time
-    repaired = ingest_file(settings, [_write(tmp_path, [header, *shuffled])], sort=True)
+    repaired = ingest_file([_write(tmp_path, [header, *shuffled])], settings, sort=True)
     assert repaired.quality["repairs"]["sort"]["rows_moved"] > 0
     assert repaired.quality["rows"] == len(body)
 
@@ -94,7 +94,7 @@ def test_damaged_copies_of_a_real_file(
     err = _reject(settings, _write(tmp_path, [header, *duplicated]))
     assert (err.code, err.lines) == (ErrorCode.CSV_DUPLICATE_TIMESTAMP, [102])
     kept = ingest_file(
-        settings, [_write(tmp_path, [header, *duplicated])], drop_exact_duplicates=True
+        [_write(tmp_path, [header, *duplicated])], settings, drop_exact_duplicates=True
     )
     assert kept.quality["duplicates_found"]["exact"] == 1
 
@@ -116,7 +116,7 @@ def test_damaged_copies_of_a_real_file(
 
     # A gap cut out: accepted, measured, never filled.
     gapped = body[:2000] + body[2090:]
-    result = ingest_file(settings, [_write(tmp_path, [header, *gapped])])
+    result = ingest_file([_write(tmp_path, [header, *gapped])], settings)
     q = result.quality
     assert (q["rows"], q["missing_bars"], q["gaps"]["count"]) == (len(body) - 90, 90, 1)
     assert q["gaps"]["largest"][0] == {
@@ -132,7 +132,7 @@ def test_two_months_ingest_as_one_dataset(settings: Settings, tmp_path: Path) ->
         str(SHARED_DATA / "DOTUSDT-1m-2025-11.csv"),
         str(SHARED_DATA / "LTCUSDT-1m-2026-02.csv"),
     ]
-    q = ingest_file(settings, files).quality
+    q = ingest_file(files, settings).quality
     assert q["rows"] == 43_200 + 40_320
     assert q["gaps"]["count"] == 1  # December 2025 and January 2026 are not there
 
@@ -167,6 +167,7 @@ def test_pinned_metrics_on_a_real_month(settings: Settings) -> None:
         str(SHARED_DATA / "LINKUSDT-1m-2023-02.csv"),
         symbol="LINKUSDT",
         strategy="sma_crossover",
+        strategy_version="1",  # pinned when v1 was current; v2 decides crosses exactly
         params={"fast": 10, "slow": 30},
         timeframe="1h",
         risk="moderate",

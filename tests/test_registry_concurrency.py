@@ -164,8 +164,8 @@ def check_round(
     assert sorted(p.name for p in (root / "staging").iterdir()) == []
     assert not (root / "quarantine").exists()
     settings = Settings(runs_root=root)
-    assert sorted(r["run_id"] for r in list_runs(settings)) == sorted(expected)
-    assert check_registry(settings)["ok"]
+    assert sorted(r.run_id for r in list_runs(settings)) == sorted(expected)
+    assert check_registry(settings).ok
 
 
 def test_concurrent_creators_in_one_runs_root(

@@ -68,7 +68,7 @@ def staging_entries(root: Path) -> list[str]:
 
 def listed(settings: Settings) -> list[str]:
     """Run ids ``list_runs`` shows (it recovers first, as every command does)."""
-    return sorted(str(row["run_id"]) for row in list_runs(settings))
+    return sorted(row.run_id for row in list_runs(settings))
 
 
 def read_index(root: Path) -> dict[str, Any]:
@@ -114,8 +114,8 @@ def assert_clean(settings: Settings, expected: list[str]) -> None:
     assert run_folders(root) == sorted(expected)
     assert listed(settings) == sorted(expected)
     report = check_registry(settings)
-    assert report["ok"], report
-    assert report["runs"] == len(expected)
+    assert report.ok, report
+    assert report.runs == len(expected)
     assert staging_entries(root) == []
     assert not (root / "quarantine").exists()
 
@@ -125,7 +125,7 @@ def assert_clean_but_quarantine(settings: Settings, expected: list[str]) -> None
     root = settings.runs_root
     assert run_folders(root) == sorted(expected)
     assert listed(settings) == sorted(expected)
-    assert check_registry(settings)["ok"]
+    assert check_registry(settings).ok
     assert staging_entries(root) == []
 
 
@@ -417,7 +417,7 @@ def test_a_crash_at_any_point_recovers(
     assert staging_entries(root) == []
     expected = sorted([*before, wave2_run_id]) if point.committed else before
     assert listed(settings) == expected
-    assert check_registry(settings)["ok"]
+    assert check_registry(settings).ok
 
     again = harness.create(inputs["wave2"], root)
     assert again == {"run_id": wave2_run_id, "created": not point.committed}
@@ -519,16 +519,16 @@ def test_sigkill_at_random_instants_never_breaks_the_registry(
             # The instant of the kill, then what every command sees after recovering.
             assert_nothing_partial(root)
             report = check_registry(settings)
-            assert report["ok"], f"{where}: {report}"
-            assert report["recovery"]["quarantined"] == [], where
+            assert report.ok, f"{where}: {report}"
+            assert report.recovery.quarantined == [], where
             assert staging_entries(root) == [], where
             ids = listed(settings)
             assert set(ids) <= set(reference_ids.values()), where
             assert all((root / "runs" / run_id / MANIFEST_FILE).is_file() for run_id in ids)
             if root.exists():
                 read_index(root)
-            recovery = report["recovery"]
-            found = f"staging={len(recovery['cleared_staging'])},added={len(recovery['added'])}"
+            recovery = report.recovery
+            found = f"staging={len(recovery.cleared_staging)},added={len(recovery.added)}"
             found += f",runs={len(ids)}"
             how = "cli" if kill.via_cli else "harness"
             log.append(f"{i}:{how}:{kill.delay:.3f}s:{status}:{found}")
@@ -561,7 +561,7 @@ def test_a_torn_index_is_rebuilt_from_the_manifests(damage: str, seeded: Setting
     assert report.quarantined == []
     assert sorted(read_index(root)["runs"]) == ids
     assert listed(seeded) == ids
-    assert check_registry(seeded)["ok"]
+    assert check_registry(seeded).ok
 
 
 def _truncate_manifest(folder: Path) -> None:
@@ -602,9 +602,9 @@ def test_a_damaged_run_the_index_does_not_list_is_quarantined(
     registry = Registry(root)
     params = read_index(root)["runs"][bad]["params"]
     if index_state == "entry-missing":  # a crash between the rename and the index write
-        current = read_index(root)
-        runs = {k: v for k, v in current["runs"].items() if k != bad}
-        registry._write_index(runs, current["generation"] + 1)
+        current = registry.index()
+        runs = {k: v for k, v in current.runs.items() if k != bad}
+        registry._write_index(runs, current.generation + 1)
     else:
         (root / INDEX_FILE).unlink()
     TORN_RUN[damage](root / "runs" / bad)
@@ -616,7 +616,7 @@ def test_a_damaged_run_the_index_does_not_list_is_quarantined(
     assert listed(seeded) == [keep]
     assert run_folders(root) == [keep]
     assert (root / "quarantine" / bad).is_dir()
-    assert check_registry(seeded)["ok"]
+    assert check_registry(seeded).ok
 
     # Recreating it gives the same id and one good folder again.
     again = harness.create(inputs["wave"], root, params["fast"], params["slow"])
@@ -635,7 +635,7 @@ def test_rebuild_quarantines_a_listed_damaged_run(damage: str, seeded: Settings)
     assert report.dropped == [bad]
     assert read_index(root)["generation"] == generation + 1
     assert listed(seeded) == [keep]
-    assert check_registry(seeded)["ok"]
+    assert check_registry(seeded).ok
 
 
 def test_a_run_damaged_twice_is_quarantined_twice_side_by_side(
@@ -661,9 +661,9 @@ def test_check_and_verify_report_a_listed_run_whose_artifact_changed(seeded: Set
     _change_artifact(root / "runs" / bad)
 
     report = check_registry(seeded)
-    assert not report["ok"]
-    assert list(report["failing"]) == [bad]
-    assert report["failing"][bad] == ["metrics.json: size or sha256 differs from the manifest"]
+    assert not report.ok
+    assert list(report.failing) == [bad]
+    assert report.failing[bad] == ["metrics.json: size or sha256 differs from the manifest"]
     assert listed(seeded) == [good, bad]  # listed runs are reported, never silently dropped
 
     runner = CliRunner()
@@ -727,20 +727,20 @@ def test_a_read_only_artifacts_root_is_listed_and_opened_but_never_written(
     settings = Settings(runs_root=tmp_path / "own", artifacts_root=read_only_root)
 
     rows = list_runs(settings)
-    assert sorted(r["run_id"] for r in rows) == a_ids
-    assert all(r["read_only"] is True for r in rows)
+    assert sorted(r.run_id for r in rows) == a_ids
+    assert all(r.read_only is True for r in rows)
     view = open_run(a_ids[0][:12], settings)
     assert view.read_only and view.path == read_only_root / "runs" / a_ids[0]
     assert view.metrics and view.trades().height >= 0
     assert verify_run(a_ids[0], settings).ok
-    assert check_registry(settings)["ok"]
+    assert check_registry(settings).ok
 
     # A new run is written under RUNS_ROOT only.
     new = harness.create(inputs["wave2"], settings.runs_root)
     assert new["created"]
     assert (settings.runs_root / "runs" / new["run_id"] / MANIFEST_FILE).is_file()
     rows = list_runs(settings)
-    flags = {r["run_id"]: r.get("read_only", False) for r in rows}
+    flags = {r.run_id: r.read_only for r in rows}
     assert flags == {**dict.fromkeys(a_ids, True), new["run_id"]: False}
 
     # Creating a run the ARTIFACTS_ROOT already holds builds RUNS_ROOT's own copy, listed once.
@@ -748,8 +748,8 @@ def test_a_read_only_artifacts_root_is_listed_and_opened_but_never_written(
     copy = harness.create(inputs["wave"], settings.runs_root, fast, slow)
     assert copy["created"] and copy["run_id"] in a_ids
     rows = list_runs(settings)
-    assert sorted(r["run_id"] for r in rows) == sorted([*a_ids, new["run_id"]])
-    assert {r["run_id"]: r.get("read_only", False) for r in rows}[copy["run_id"]] is False
+    assert sorted(r.run_id for r in rows) == sorted([*a_ids, new["run_id"]])
+    assert {r.run_id: r.read_only for r in rows}[copy["run_id"]] is False
     assert open_run(copy["run_id"], settings).path.is_relative_to(settings.runs_root)
 
     assert snapshot(read_only_root) == before

@@ -20,6 +20,7 @@ from quantrun.data.demo import write_demo_csv
 from quantrun.errors import ErrorCode, QuantrunError
 from quantrun.runs.artifacts import ARTIFACT_NAMES
 from quantrun.settings import Settings
+from quantrun.strategies.registry import get
 
 SMA: dict[str, Any] = {
     "strategy": "sma_crossover",
@@ -62,7 +63,7 @@ def test_create_writes_the_full_artifact_set(demo_csv: Path, settings: Settings)
     assert manifest["dataset"]["sources"][0]["path"] == str(demo_csv)
     assert manifest["identity"]["strategy"] == {
         "id": "sma_crossover",
-        "version": "1",
+        "version": get("sma_crossover").version,  # the current version unless one is pinned
         "params": {"fast": 5, "slow": 20},
     }
     text = (result.path / "manifest.json").read_text()
@@ -123,13 +124,13 @@ def test_window_limits_the_bars(demo_csv: Path, settings: Settings) -> None:
     result = _create(
         demo_csv, settings, start="2024-01-02T00:00:00Z", end="2024-01-03T00:00:00+00:00"
     )
-    summary = result.manifest["summary"]
-    assert (summary["first_bar"], summary["last_bar"], summary["bars"]) == (
+    summary = result.manifest.summary
+    assert (summary.first_bar, summary.last_bar, summary.bars) == (
         "2024-01-02T00:00:00Z",
         "2024-01-02T23:55:00Z",
         288,
     )
-    assert result.manifest["window"] == {
+    assert result.manifest.window.model_dump() == {
         "start": "2024-01-02T00:00:00Z",
         "end": "2024-01-03T00:00:00Z",
     }

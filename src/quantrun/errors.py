@@ -66,6 +66,7 @@ class ErrorCode(enum.StrEnum):
     RISK_CONFIG_INVALID = "RISK_CONFIG_INVALID"
     COSTS_INVALID = "COSTS_INVALID"
     RUN_WINDOW_INVALID = "RUN_WINDOW_INVALID"
+    RUN_RISK_CONFLICT = "RUN_RISK_CONFLICT"
     RUN_WINDOW_EMPTY = "RUN_WINDOW_EMPTY"
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
     RUN_VERIFY_FAILED = "RUN_VERIFY_FAILED"
@@ -220,6 +221,14 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Invalid time window",
             "Give --start/--end as ISO-8601 with an offset or Z (2024-01-31T00:00:00Z); "
             "start must be before end.",
+        ),
+        _spec(
+            E.RUN_RISK_CONFLICT,
+            _U,
+            400,
+            "More than one risk choice",
+            "Give one of --risk LEVEL or --risk-file FILE (API: risk, risk_file or "
+            "risk_config), not several.",
         ),
         _spec(
             E.RUN_WINDOW_EMPTY,

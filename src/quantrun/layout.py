@@ -87,6 +87,10 @@ class Layout:
     def killswitch_audit(self) -> Path:
         return self.control / "audit.jsonl"
 
+    @property
+    def killswitch_lock(self) -> Path:
+        return self.control / ".killswitch.lock"
+
     # -- one item ---------------------------------------------------------------------------
     def run(self, run_id: str) -> Path:
         return self.runs / run_id

@@ -7,16 +7,17 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from quantrun.data.dialect import Format
-from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import configure as configure_logging
 from quantrun.settings import Settings
 from quantrun.version import __version__
+
+if TYPE_CHECKING:
+    from quantrun.data.ingest import QualitySummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,58 +88,6 @@ runs_root_option = click.option(
 )
 
 
-def _apply(func: F, options: list[Callable[[F], F]]) -> F:
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _dialect_options(func: F) -> F:
-    """How to read the input files: the same flags for `data ingest|inspect` and `runs create`."""
-    return _apply(
-        func,
-        [
-            click.option(
-                "--format",
-                "fmt",
-                type=click.Choice([f.value for f in Format]),
-                default="auto",
-                show_default=True,
-                help="CSV dialect: a generic header CSV or a Binance kline export.",
-            ),
-            click.option(
-                "--timezone", default=None, help="IANA zone of naive timestamps, recorded."
-            ),
-            click.option("--sort", is_flag=True, help="Sort rows by time (repair, recorded)."),
-            click.option(
-                "--drop-exact-duplicates",
-                is_flag=True,
-                help="Drop rows repeated exactly (repair, recorded).",
-            ),
-        ],
-    )
-
-
-def _input_options(func: F) -> F:
-    return _apply(
-        func,
-        [
-            click.argument("paths", nargs=-1, required=True, type=click.Path()),
-            click.option("--symbol", default=None, help="Instrument name, e.g. BTCUSDT."),
-            click.option(
-                "--timeframe",
-                type=click.Choice(list(TIMEFRAMES)),
-                default="1m",
-                show_default=True,
-                help="The file's own bar length (coarser bases can only be resampled upward).",
-            ),
-            _dialect_options,
-            runs_root_option,
-            json_option,
-        ],
-    )
-
-
 class _Group(click.Group):
     """Click's own usage errors (bad option, missing argument) in quantrun's error format."""
 
@@ -173,20 +122,19 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _echo_summary(q: dict[str, Any]) -> None:
-    span = f"{q['first_bar']} → {q['last_bar']}"
-    click.echo(f"  data     {q['rows']:,} bars of {q['timeframe']}  {span}")
+def _echo_summary(q: QualitySummary) -> None:
+    span = f"{q.first_bar} → {q.last_bar}"
+    click.echo(f"  data     {q.rows:,} bars of {q.timeframe}  {span}")
     click.echo(
-        f"  coverage {q['coverage']:.4%} ({q['rows']:,} of {q['expected_bars']:,} expected; "
-        f"{q['gaps']:,} gap(s), {q['missing_bars']:,} missing bar(s))"
+        f"  coverage {q.coverage:.4%} ({q.rows:,} of {q.expected_bars:,} expected; "
+        f"{q.gaps:,} gap(s), {q.missing_bars:,} missing bar(s))"
     )
     click.echo(
-        f"  flags    {q['zero_volume_bars']:,} zero-volume bar(s), "
-        f"{q['outlier_returns']:,} outlier return(s)"
+        f"  flags    {q.zero_volume_bars:,} zero-volume bar(s), "
+        f"{q.outlier_returns:,} outlier return(s)"
     )
-    repairs = q["repairs"]
-    moved = repairs["sort"]["rows_moved"]
-    dropped = repairs["drop_exact_duplicates"]["rows_dropped"]
+    moved = q.repairs["sort"]["rows_moved"]
+    dropped = q.repairs["drop_exact_duplicates"]["rows_dropped"]
     applied = [
         f"sorted ({moved:,} row(s) moved)" if moved else "",
         f"dropped {dropped:,} exact duplicate(s)" if dropped else "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -16,7 +17,6 @@ from quantrun.api import (
 from quantrun.cli.base import (
     _echo_summary,
     _emit_json,
-    _input_options,
     _settings,
     exit_after_report,
     handles_errors,
@@ -24,7 +24,10 @@ from quantrun.cli.base import (
     main,
     runs_root_option,
 )
+from quantrun.cli.options import request_data, request_options
+from quantrun.data.request import IngestRequest
 from quantrun.errors import QuantrunError
+from quantrun.fields import validated
 
 
 @main.group()
@@ -33,72 +36,40 @@ def data() -> None:
 
 
 @data.command("ingest")
-@_input_options
+@request_options(IngestRequest)
+@runs_root_option
+@json_option
 @handles_errors
-def data_ingest(
-    paths: tuple[str, ...],
-    symbol: str | None,
-    fmt: str,
-    timeframe: str,
-    timezone: str | None,
-    sort: bool,
-    drop_exact_duplicates: bool,
-    runs_root: str | None,
-    as_json: bool,
-) -> None:
+def data_ingest(runs_root: str | None, as_json: bool, **values: Any) -> None:
     """Validate CSV file(s) and store them as one canonical dataset under RUNS_ROOT."""
     settings = _settings(runs_root)
-    result = ingest_file(
-        settings,
-        list(paths),
-        symbol=symbol,
-        format=fmt,
-        timeframe=timeframe,
-        timezone=timezone,
-        sort=sort,
-        drop_exact_duplicates=drop_exact_duplicates,
-    )
+    request = validated(IngestRequest, request_data(IngestRequest, values))
+    result = ingest_file(request.paths, settings, **request.model_dump(exclude={"paths"}))
     if as_json:
         _emit_json(result.to_dict())
         return
     verb = "stored" if result.created else "already stored"
     click.echo(f"dataset {result.dataset_id} ({verb})")
     click.echo(f"  path     {result.path}")
-    _echo_summary(result.to_dict()["quality"])
+    _echo_summary(quality_summary(result.quality))
 
 
 @data.command("inspect")
-@_input_options
+@request_options(IngestRequest)
+@runs_root_option
+@json_option
 @handles_errors
-def data_inspect(
-    paths: tuple[str, ...],
-    symbol: str | None,
-    fmt: str,
-    timeframe: str,
-    timezone: str | None,
-    sort: bool,
-    drop_exact_duplicates: bool,
-    runs_root: str | None,
-    as_json: bool,
-) -> None:
+def data_inspect(runs_root: str | None, as_json: bool, **values: Any) -> None:
     """Run every check and print the report; writes nothing. Exit 3 if a check fails."""
     settings = _settings(runs_root)
+    request = validated(IngestRequest, request_data(IngestRequest, values))
     try:
-        inspection = inspect_file(
-            settings,
-            list(paths),
-            symbol=symbol,
-            format=fmt,
-            timeframe=timeframe,
-            timezone=timezone,
-            sort=sort,
-            drop_exact_duplicates=drop_exact_duplicates,
-        )
+        inspection = inspect_file(request.paths, settings, **request.model_dump(exclude={"paths"}))
     except QuantrunError as exc:
         if not as_json:
             raise
         # The same shape as a row-level failure: the file as a whole was refused.
-        _emit_json(refused_report(exc))
+        _emit_json(refused_report(exc).to_dict())
         sys.exit(exc.exit_code)
     report = inspection.to_dict()
     failure = inspection.error
@@ -140,13 +111,13 @@ def data_list(runs_root: str | None, as_json: bool) -> None:
     settings = _settings(runs_root)
     rows = list_datasets(settings)
     if as_json:
-        _emit_json({"datasets": rows})
+        _emit_json({"datasets": [row.to_dict() for row in rows]})
         return
     if not rows:
         click.echo(f"no datasets under {settings.runs_root}")
         return
     for row in rows:
         click.echo(
-            f"{row['dataset_id'][:16]}  {row['symbol'] or '-':<10} {row['timeframe']:>4} "
-            f"{row['rows']:>10,} rows  {row['first_bar']} → {row['last_bar']}"
+            f"{row.dataset_id[:16]}  {row.symbol or '-':<10} {row.timeframe:>4} "
+            f"{row.rows:>10,} rows  {row.first_bar} → {row.last_bar}"
         )

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from quantrun.api import (
-    DemoResult,
-    killswitch_status,
-    run_demo,
-    set_killswitch,
-)
+from quantrun.api import killswitch_status, quality_summary, run_demo, set_killswitch
 from quantrun.cli.base import (
     _echo_summary,
     _emit_json,
@@ -25,6 +21,9 @@ from quantrun.cli.base import (
 )
 from quantrun.logs import configure as configure_logging
 from quantrun.settings import Settings
+
+if TYPE_CHECKING:
+    from quantrun.runs.demo import DemoResult
 
 
 @main.group()
@@ -42,7 +41,7 @@ def killswitch() -> None:
 def killswitch_on(reason: str, runs_root: str | None, as_json: bool) -> None:
     """Engage the kill switch."""
     state = set_killswitch(True, reason, _settings(runs_root))
-    _emit_json(state) if as_json else click.echo(f"kill switch ON: {state['reason']}")
+    _emit_json(state.to_dict()) if as_json else click.echo(f"kill switch ON: {state.reason}")
 
 
 @killswitch.command("off")
@@ -53,7 +52,7 @@ def killswitch_on(reason: str, runs_root: str | None, as_json: bool) -> None:
 def killswitch_off(reason: str, runs_root: str | None, as_json: bool) -> None:
     """Release the kill switch."""
     state = set_killswitch(False, reason, _settings(runs_root))
-    _emit_json(state) if as_json else click.echo(f"kill switch off: {state['reason']}")
+    _emit_json(state.to_dict()) if as_json else click.echo(f"kill switch off: {state.reason}")
 
 
 @killswitch.command("status")
@@ -64,15 +63,15 @@ def killswitch_show(runs_root: str | None, as_json: bool) -> None:
     """Show the kill switch and its audit history."""
     report = killswitch_status(_settings(runs_root))
     if as_json:
-        _emit_json(report)
+        _emit_json(report.to_dict())
         return
-    state = report["state"]
-    if state["engaged"]:
-        click.echo(f"kill switch ON since {state['changed_at'] or '?'} by {state['actor'] or '?'}")
-        click.echo(f"  reason: {state['reason']}")
+    state = report.state
+    if state.engaged:
+        click.echo(f"kill switch ON since {state.changed_at or '?'} by {state.actor or '?'}")
+        click.echo(f"  reason: {state.reason}")
     else:
         click.echo("kill switch off: run creation allowed")
-    for entry in report["history"]:
+    for entry in report.history:
         click.echo(
             f"  {entry.get('at', '?')}  {entry.get('action', '?'):<3}  "
             f"{entry.get('actor', '?')}: {entry.get('reason', '')}"
@@ -128,7 +127,7 @@ def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str
 def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json: bool) -> None:
     """Generate the demo dataset, ingest it, create the demo run and say where to look."""
     settings = _settings(runs_root or str(Path(directory) / "runs-root"))
-    result: DemoResult = run_demo(settings, Path(directory))
+    result = run_demo(Path(directory), settings)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -148,15 +147,15 @@ def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json:
 
 def _echo_demo(result: DemoResult, settings: Settings) -> None:
     run = result.run
-    summary = run.manifest["summary"]
+    summary = run.manifest.summary
     click.echo(f"demo CSV   {result.csv_path}")
     click.echo(f"dataset    {result.ingest.dataset_id}")
-    _echo_summary(result.ingest.to_dict()["quality"])
+    _echo_summary(quality_summary(result.ingest.quality))
     click.echo(f"run        {run.run_id} ({'created' if run.created else 'already there'})")
     click.echo(f"  path     {run.path}")
     click.echo(
-        f"  result   total return {_pct(summary['total_return'])}, max drawdown "
-        f"{_pct(summary['max_drawdown'])}, {summary['trades']} trade(s)"
+        f"  result   total return {_pct(summary.total_return)}, max drawdown "
+        f"{_pct(summary.max_drawdown)}, {summary.trades} trade(s)"
     )
     root = settings.runs_root
     click.echo("next:")

@@ -20,7 +20,6 @@ from quantrun.api import (
     verify_run,
 )
 from quantrun.cli.base import (
-    _dialect_options,
     _emit_json,
     _num,
     _pct,
@@ -31,21 +30,10 @@ from quantrun.cli.base import (
     main,
     runs_root_option,
 )
-from quantrun.data.timeframe import TIMEFRAMES
+from quantrun.cli.options import request_data, request_options
 from quantrun.errors import ErrorCode, error
-
-
-def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise error(
-                ErrorCode.STRATEGY_PARAMS_INVALID,
-                f"--param {item!r} is not name=value",
-            )
-        params[name.strip()] = value.strip()
-    return params
+from quantrun.fields import validated
+from quantrun.runs.request import RunCreateRequest
 
 
 @main.group()
@@ -60,11 +48,11 @@ def strategies_list(as_json: bool) -> None:
     """List strategies with their parameters, defaults and ranges."""
     rows = list_strategies()
     if as_json:
-        _emit_json({"strategies": rows})
+        _emit_json({"strategies": [row.to_dict() for row in rows]})
         return
     for row in rows:
-        click.echo(f"{row['id']} (v{row['version']}): {row['description']}")
-        for p in row["params"]:
+        click.echo(f"{row.id} (v{row.version}): {row.description}")
+        for p in row.params:
             bounds = ""
             if p["minimum"] is not None or p["maximum"] is not None:
                 low = "(" if p.get("exclusive_minimum") else "["
@@ -81,98 +69,32 @@ def runs() -> None:
 
 
 @runs.command("create")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--symbol", required=True, help="Instrument name, e.g. BTCUSDT.")
-@click.option(
-    "--timeframe",
-    type=click.Choice(list(TIMEFRAMES)),
-    default="15m",
-    show_default=True,
-    help="Bar length the strategy runs on (resampled from the data).",
-)
-@click.option("--strategy", required=True, help="Strategy id (see `quantrun strategies list`).")
-@click.option("--param", "params", multiple=True, help="Strategy parameter name=value (repeat).")
-@click.option("--risk", default=None, help="Risk level: conservative, moderate, aggressive.")
-@click.option("--risk-file", type=click.Path(dir_okay=False), default=None, help="JSON risk file.")
-@click.option("--commission-bps", type=float, default=None, help="Commission per fill (bps).")
-@click.option("--slippage-bps", type=float, default=None, help="Slippage per fill (bps).")
-@click.option("--cash", type=float, default=None, help="Initial cash (default 10000).")
-@click.option("--start", default=None, help="First bar included, ISO-8601 with offset.")
-@click.option("--end", default=None, help="Bars opening at or after this are excluded.")
-@click.option(
-    "--base-timeframe",
-    type=click.Choice(list(TIMEFRAMES)),
-    default="1m",
-    show_default=True,
-    help="The file's own bar length.",
-)
-@_dialect_options
+@request_options(RunCreateRequest)
 @runs_root_option
 @json_option
 @handles_errors
-def runs_create(
-    paths: tuple[str, ...],
-    symbol: str,
-    timeframe: str,
-    strategy: str,
-    params: tuple[str, ...],
-    risk: str | None,
-    risk_file: str | None,
-    commission_bps: float | None,
-    slippage_bps: float | None,
-    cash: float | None,
-    start: str | None,
-    end: str | None,
-    base_timeframe: str,
-    fmt: str,
-    timezone: str | None,
-    sort: bool,
-    drop_exact_duplicates: bool,
-    runs_root: str | None,
-    as_json: bool,
-) -> None:
+def runs_create(runs_root: str | None, as_json: bool, **values: Any) -> None:
     """Ingest CSV file(s), simulate a strategy and publish the run under RUNS_ROOT."""
     settings = _settings(runs_root)
-    if risk is not None and risk_file is not None:
-        raise error(ErrorCode.USAGE_INVALID_OPTION, "give --risk or --risk-file, not both")
+    request = validated(RunCreateRequest, request_data(RunCreateRequest, values))
     with _Progress(enabled=not as_json) as progress:
-        result = create_run(
-            list(paths),
-            symbol=symbol,
-            strategy=strategy,
-            timeframe=timeframe,
-            params=_parse_params(params),
-            risk=None if risk_file else (risk or "moderate"),
-            risk_file=risk_file,
-            commission_bps=commission_bps,
-            slippage_bps=slippage_bps,
-            cash=cash,
-            start=start,
-            end=end,
-            base_timeframe=base_timeframe,
-            format=fmt,
-            timezone=timezone,
-            sort=sort,
-            drop_exact_duplicates=drop_exact_duplicates,
-            settings=settings,
-            progress=progress,
-        )
+        result = create_run(request, settings, progress=progress)
     if as_json:
         _emit_json(result.to_dict())
         return
     click.echo(result.run_id)
     verb = "created" if result.created else "already existed (nothing rewritten)"
-    summary = result.manifest["summary"]
+    summary = result.manifest.summary
     click.echo(f"  run      {verb}")
     click.echo(f"  path     {result.path}")
     click.echo(
-        f"  bars     {summary['bars']:,} of {result.manifest['identity']['timeframe']}  "
-        f"{summary['first_bar']} → {summary['last_bar']}"
+        f"  bars     {summary.bars:,} of {result.manifest.identity.timeframe}  "
+        f"{summary.first_bar} → {summary.last_bar}"
     )
     click.echo(
-        f"  result   total return {_pct(summary['total_return'])}, "
-        f"max drawdown {_pct(summary['max_drawdown'])}, sharpe {_num(summary['sharpe'])}, "
-        f"{summary['trades']} trade(s)"
+        f"  result   total return {_pct(summary.total_return)}, "
+        f"max drawdown {_pct(summary.max_drawdown)}, sharpe {_num(summary.sharpe)}, "
+        f"{summary.trades} trade(s)"
     )
 
 
@@ -239,18 +161,17 @@ def runs_list(
         return
     rows = list_runs(settings, strategy=strategy, symbol=symbol, limit=limit)
     if as_json:
-        _emit_json({"runs": rows})
+        _emit_json({"runs": [row.to_dict() for row in rows]})
         return
     if not rows:
         click.echo(f"no runs under {settings.runs_root}")
         return
     for row in rows:
-        s = row["summary"]
-        flag = " (read-only)" if row.get("read_only") else ""
+        flag = " (read-only)" if row.read_only else ""
         click.echo(
-            f"{row['run_id'][:16]}  {row.get('created_at') or '-':<20} {row['symbol']:<10} "
-            f"{row['timeframe']:>4} {row['strategy']:<20} {_pct(s['total_return']):>9} "
-            f"{s['trades']!s:>5} trades{flag}"
+            f"{row.run_id[:16]}  {row.created_at or '-':<20} {row.symbol:<10} "
+            f"{row.timeframe:>4} {row.strategy:<20} {_pct(row.summary.total_return):>9} "
+            f"{row.summary.trades!s:>5} trades{flag}"
         )
 
 
@@ -263,22 +184,20 @@ def runs_show(run_id: str, runs_root: str | None, as_json: bool) -> None:
     """Show a run's manifest summary and metrics."""
     view = open_run(run_id, _settings(runs_root))
     if as_json:
-        _emit_json({"manifest": view.manifest, "metrics": view.metrics})
+        _emit_json({"manifest": view.manifest.to_json(), "metrics": view.metrics})
         return
     m = view.manifest
-    ident = m["identity"]
+    ident = m.identity
     click.echo(f"run {view.run_id}{' (read-only)' if view.read_only else ''}")
-    click.echo(f"  symbol    {ident['symbol']}  timeframe {ident['timeframe']}")
+    click.echo(f"  symbol    {ident.symbol}  timeframe {ident.timeframe}")
     click.echo(
-        f"  strategy  {ident['strategy']['id']} v{ident['strategy']['version']} "
-        f"{json.dumps(ident['strategy']['params'], sort_keys=True)}"
+        f"  strategy  {ident.strategy.id} v{ident.strategy.version} "
+        f"{json.dumps(ident.strategy.params, sort_keys=True)}"
     )
+    click.echo(f"  risk      {m.risk.level or 'custom'} {json.dumps(ident.risk, sort_keys=True)}")
     click.echo(
-        f"  risk      {m['risk']['level'] or 'custom'} {json.dumps(ident['risk'], sort_keys=True)}"
-    )
-    click.echo(
-        f"  dataset   {ident['dataset_id'][:16]}  "
-        f"{m['dataset']['first_bar']} → {m['dataset']['last_bar']} ({m['dataset']['rows']:,} rows)"
+        f"  dataset   {ident.dataset_id[:16]}  "
+        f"{m.dataset.first_bar} → {m.dataset.last_bar} ({m.dataset.rows:,} rows)"
     )
     click.echo("  metrics")
     for metric_id, metric in view.metrics.items():
@@ -287,7 +206,7 @@ def runs_show(run_id: str, runs_root: str | None, as_json: bool) -> None:
             "n/a" if value is None else (f"{value:.6g}" if isinstance(value, float) else str(value))
         )
         click.echo(f"    {metric_id:<24} {text:>14} {metric['unit']}")
-    click.echo(f"  artifacts {', '.join(a['name'] for a in m['artifacts'])}")
+    click.echo(f"  artifacts {', '.join(m.artifact_names)}")
 
 
 @runs.command("verify")
@@ -328,24 +247,28 @@ def registry_check(runs_root: str | None, as_json: bool) -> None:
     """Recover the index if needed, then verify every listed run (exit 3 if one fails)."""
     report = check_registry(_settings(runs_root))
     if as_json:
-        _emit_json(report)
+        _emit_json(report.to_dict())
     else:
-        rec = report["recovery"]
-        click.echo(f"{report['runs']} run(s), index generation {report['generation']}")
-        if rec["rebuilt_index"]:
-            click.echo(f"  index rebuilt ({rec['rebuild_reason']})")
-        for key in ("added", "dropped", "cleared_staging"):
-            if rec[key]:
-                click.echo(f"  {key}: {', '.join(rec[key])}")
-        for item in rec["quarantined"]:
+        rec = report.recovery
+        click.echo(f"{report.runs} run(s), index generation {report.generation}")
+        if rec.rebuilt_index:
+            click.echo(f"  index rebuilt ({rec.rebuild_reason})")
+        for key, names in (
+            ("added", rec.added),
+            ("dropped", rec.dropped),
+            ("cleared_staging", rec.cleared_staging),
+        ):
+            if names:
+                click.echo(f"  {key}: {', '.join(names)}")
+        for item in rec.quarantined:
             click.echo(f"  quarantined {item['run_id'][:16]}: {item['reason']}")
-        for run_id, problems in report["failing"].items():
+        for run_id, problems in report.failing.items():
             click.echo(f"  FAILED {run_id[:16]}: {'; '.join(problems)}")
-        click.echo("ok" if report["ok"] else "problems found")
-    if not report["ok"]:
+        click.echo("ok" if report.ok else "problems found")
+    if not report.ok:
         failure = error(
             ErrorCode.RUN_VERIFY_FAILED,
-            f"{len(report['failing'])} run(s) do not verify against their manifests",
+            f"{len(report.failing)} run(s) do not verify against their manifests",
         )
         exit_after_report(failure, as_json)
 

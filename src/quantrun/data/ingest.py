@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,59 +16,18 @@ from typing import Any
 
 import polars as pl
 
-from quantrun.data.dialect import Format
 from quantrun.data.quality import build_report
+from quantrun.data.request import IngestRequest
 from quantrun.data.source import CsvSource, SourceFile
 from quantrun.data.store import DatasetStore, content_hash, dataset_id_for, parquet_bytes
 from quantrun.data.timeframe import Timeframe
-from quantrun.data.timestamps import TimestampKind, check_timezone
-from quantrun.data.validation import Validated, ValidationOptions, validate
-from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.data.timestamps import TimestampKind
+from quantrun.data.validation import Validated, validate
+from quantrun.errors import QuantrunError
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
 
 log = get_logger(__name__)
-
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$")
-
-
-def check_symbol(symbol: str) -> None:
-    """Refuse a symbol that is not 1-32 plain characters."""
-    if not _SYMBOL.match(symbol):
-        raise error(
-            ErrorCode.USAGE_INVALID_OPTION,
-            f"invalid symbol {symbol[:40]!r}",
-            hint="Use 1-32 letters, digits or . _ : / - (e.g. BTCUSDT, ES.F, EUR/USD).",
-        )
-
-
-@dataclass(frozen=True)
-class IngestRequest:
-    """What to read and how. ``paths`` are concatenated in order."""
-
-    paths: Sequence[str]
-    symbol: str | None = None
-    format: Format = Format.AUTO
-    timeframe: str = "1m"
-    timezone: str | None = None
-    sort: bool = False
-    drop_exact_duplicates: bool = False
-
-    def checked(self) -> tuple[Timeframe, ValidationOptions]:
-        if not self.paths:
-            raise error(ErrorCode.USAGE_INVALID_OPTION, "no input file given")
-        if self.symbol is not None:
-            check_symbol(self.symbol)
-        if self.timezone is not None:
-            check_timezone(self.timezone)
-        tf = Timeframe.parse(self.timeframe)
-        options = ValidationOptions(
-            timeframe=tf,
-            timezone=self.timezone,
-            sort=self.sort,
-            drop_exact_duplicates=self.drop_exact_duplicates,
-        )
-        return tf, options
 
 
 @dataclass
@@ -125,39 +82,75 @@ class IngestResult:
             "path": str(self.path),
             "sources": [s.to_dict() for s in self.inspection.sources],
             "timestamp_kinds": self.inspection.validated.timestamp_kinds,
-            "quality": quality_summary(self.quality),
+            "quality": QualitySummary.of(self.quality).to_dict(),
         }
 
 
-def refused_report(exc: QuantrunError) -> dict[str, Any]:
-    """The :meth:`Inspection.to_dict` shape for an input refused as a whole (not found, binary,
-    wrong encoding, missing column, a limit): no rows were checked."""
-    return {
-        "valid": False,
-        "dataset_id": None,
-        "sources": [],
-        "timestamp_kinds": [],
-        "checks": [],
-        "quality": None,
-        "error": exc.to_dict(),
-    }
+@dataclass(frozen=True)
+class Refusal:
+    """An input refused as a whole (not found, binary, wrong encoding, missing column, a
+    limit): no rows were checked. :meth:`to_dict` has the :meth:`Inspection.to_dict` shape."""
+
+    error: QuantrunError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": False,
+            "dataset_id": None,
+            "sources": [],
+            "timestamp_kinds": [],
+            "checks": [],
+            "quality": None,
+            "error": self.error.to_dict(),
+        }
 
 
-def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers people look at first."""
-    return {
-        "rows": report["rows"],
-        "timeframe": report["timeframe"],
-        "first_bar": report["first_bar"],
-        "last_bar": report["last_bar"],
-        "expected_bars": report["expected_bars"],
-        "coverage": report["coverage"],
-        "gaps": report["gaps"]["count"],
-        "missing_bars": report["missing_bars"],
-        "zero_volume_bars": report["zero_volume_bars"]["count"],
-        "outlier_returns": report["outlier_returns"]["count"],
-        "repairs": report["repairs"],
-    }
+@dataclass(frozen=True)
+class QualitySummary:
+    """The few numbers of a quality report people look at first."""
+
+    rows: int
+    timeframe: str
+    first_bar: str
+    last_bar: str
+    expected_bars: int
+    coverage: float
+    gaps: int
+    missing_bars: int
+    zero_volume_bars: int
+    outlier_returns: int
+    repairs: dict[str, Any]
+
+    @classmethod
+    def of(cls, report: dict[str, Any]) -> QualitySummary:
+        return cls(
+            rows=report["rows"],
+            timeframe=report["timeframe"],
+            first_bar=report["first_bar"],
+            last_bar=report["last_bar"],
+            expected_bars=report["expected_bars"],
+            coverage=report["coverage"],
+            gaps=report["gaps"]["count"],
+            missing_bars=report["missing_bars"],
+            zero_volume_bars=report["zero_volume_bars"]["count"],
+            outlier_returns=report["outlier_returns"]["count"],
+            repairs=report["repairs"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "timeframe": self.timeframe,
+            "first_bar": self.first_bar,
+            "last_bar": self.last_bar,
+            "expected_bars": self.expected_bars,
+            "coverage": self.coverage,
+            "gaps": self.gaps,
+            "missing_bars": self.missing_bars,
+            "zero_volume_bars": self.zero_volume_bars,
+            "outlier_returns": self.outlier_returns,
+            "repairs": self.repairs,
+        }
 
 
 def _validated(request: IngestRequest, settings: Settings) -> tuple[Inspection, Timeframe]:

@@ -81,6 +81,28 @@ class StoredDataset:
     meta: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A stored dataset as listed."""
+
+    dataset_id: str
+    symbol: str | None
+    timeframe: str
+    rows: int
+    first_bar: str
+    last_bar: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_id": self.dataset_id,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "rows": self.rows,
+            "first_bar": self.first_bar,
+            "last_bar": self.last_bar,
+        }
+
+
 class DatasetStore:
     """Reads and publishes datasets under ``runs_root/datasets``."""
 
@@ -156,27 +178,28 @@ class DatasetStore:
             raise error(ErrorCode.DATASET_NOT_FOUND, f"no dataset {dataset_id!r}") from None
         return meta
 
-    def list(self) -> list[dict[str, Any]]:
-        """Summaries of every complete dataset folder (a folder without dataset.json is skipped)."""
-        rows: list[dict[str, Any]] = []
+    def list(self) -> list[DatasetInfo]:
+        """Summaries of every complete dataset folder (a folder without dataset.json is skipped),
+        oldest data first."""
+        rows: list[DatasetInfo] = []
         if not self.root.is_dir():
             return rows
         for folder in sorted(self.root.iterdir()):
             try:
                 meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                rows.append(
+                    DatasetInfo(
+                        dataset_id=meta["dataset_id"],
+                        symbol=meta["descriptor"]["symbol"],
+                        timeframe=meta["descriptor"]["timeframe"],
+                        rows=meta["rows"],
+                        first_bar=meta["first_bar"],
+                        last_bar=meta["last_bar"],
+                    )
+                )
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
-            rows.append(
-                {
-                    "dataset_id": meta["dataset_id"],
-                    "symbol": meta["descriptor"]["symbol"],
-                    "timeframe": meta["descriptor"]["timeframe"],
-                    "rows": meta["rows"],
-                    "first_bar": meta["first_bar"],
-                    "last_bar": meta["last_bar"],
-                }
-            )
-        return sorted(rows, key=lambda r: (r["first_bar"], r["dataset_id"]))
+        return sorted(rows, key=lambda r: (r.first_bar, r.dataset_id))
 
     def read_quality(self, dataset_id: str) -> dict[str, Any]:
         report: dict[str, Any] = json.loads(

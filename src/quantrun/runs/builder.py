@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from quantrun.canonical import canonical_hash, sha256_hex
-from quantrun.data.ingest import IngestRequest, IngestResult, ingest
+from quantrun.data.ingest import IngestResult, ingest
 from quantrun.data.quality import iso
 from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
 from quantrun.data.store import QUALITY_FILE, DatasetStore
@@ -33,13 +33,14 @@ from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
 from quantrun.metrics import compute_metrics
 from quantrun.runs import artifacts as art
-from quantrun.runs.health import require_free_disk
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
-    index_entry,
+    Manifest,
+    RunSummary,
 )
+from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
 from quantrun.runs.slots import BuildSlots
@@ -75,14 +76,14 @@ class RunResult:
     run_id: str
     created: bool
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "created": self.created,
             "path": str(self.path),
-            "summary": self.manifest["summary"],
+            "summary": self.manifest.summary.model_dump(mode="json"),
         }
 
 
@@ -104,19 +105,13 @@ def run_identity(
         "window": window,
         "strategy": {
             "id": request.strategy,
-            "version": _strategy_version(request.strategy),
+            "version": resolved.strategy.version,
             "params": resolved.params.model_dump(mode="json"),
         },
         "risk": resolved.risk.model_dump(mode="json"),
         "costs": resolved.costs.model_dump(mode="json"),
         "resample_rules_version": RESAMPLE_RULES["version"],
     }
-
-
-def _strategy_version(strategy_id: str) -> str:
-    from quantrun.strategies.registry import get
-
-    return get(strategy_id).version
 
 
 def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -153,9 +148,8 @@ def create_run(
     with LIMIT_CONCURRENT_BUILDS.
     """
     resolved = request.resolve()
+    require_creation(settings, server=False)
     switch = KillSwitch(settings.runs_root)
-    switch.check()
-    require_free_disk(settings)
     registry = Registry(settings.runs_root, settings.artifacts_root)
     registry.recover()
     slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
@@ -176,21 +170,13 @@ def _build(
 ) -> RunResult:
     # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
     # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
-    _in_background(warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs)
+    version = resolved.strategy.version
+    _in_background(
+        warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs, version
+    )
 
     progress("ingest")
-    ingested = ingest(
-        IngestRequest(
-            paths=request.paths,
-            symbol=request.symbol,
-            format=request.format,
-            timeframe=resolved.base_timeframe.name,
-            timezone=request.timezone,
-            sort=request.sort,
-            drop_exact_duplicates=request.drop_exact_duplicates,
-        ),
-        settings,
-    )
+    ingested = ingest(request.ingest_request(), settings)
     progress("resample")
     base_bars = ingested.inspection.bars
     assert base_bars is not None
@@ -200,15 +186,17 @@ def _build(
     run_id = canonical_hash(identity)
 
     final = registry.runs_dir / run_id
-    if (final / MANIFEST_FILE).is_file():
+    if run_exists(settings, run_id):
         existing = registry.existing_or_quarantine(run_id)
         if existing is not None:
-            registry.add(run_id, index_entry(existing, created_at=_stamp(clock)))
+            registry.add(run_id, RunSummary.from_manifest(existing, created_at=_stamp(clock)))
             log.info("build.exists", run_id=run_id)
             return RunResult(run_id, False, final, existing)
 
     progress("simulate")
-    sim = simulate(bars, request.strategy, resolved.params, resolved.risk, resolved.costs)
+    sim = simulate(
+        bars, request.strategy, resolved.params, resolved.risk, resolved.costs, version=version
+    )
     progress("metrics")
     metrics = compute_metrics(
         ts=sim.ts,
@@ -236,7 +224,7 @@ def _build(
             ErrorCode.STORAGE_FAILED,
             f"could not publish run {run_id[:12]}: {exc.strerror or type(exc).__name__}",
         ) from None
-    registry.add(run_id, index_entry(manifest, created_at=_stamp(clock)))
+    registry.add(run_id, RunSummary.from_manifest(manifest, created_at=_stamp(clock)))
     log.info(
         "build.done", run_id=run_id, created=created, bars=bars.height, trades=sim.trades.height
     )
@@ -249,12 +237,6 @@ def _in_background(func: Callable[..., object], *args: Any) -> None:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-warm-up")
     pool.submit(func, *args)
     pool.shutdown(wait=False)
-
-
-def _labels(request: RunCreateRequest) -> list[str]:
-    if request.labels is not None and len(request.labels) == len(request.paths):
-        return list(request.labels)
-    return list(request.paths)
 
 
 def _stamp(clock: Clock) -> str:
@@ -339,72 +321,73 @@ def _manifest(
     sim: SimulationResult,
     metrics: dict[str, Any],
     files: dict[str, ArtifactFile],
-) -> dict[str, Any]:
+) -> Manifest:
+    """The one place a manifest is built."""
     request = resolved.request
     quality = ingested.quality
     value = {k: v["value"] for k, v in metrics.items()}
-    return {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "run_id": run_id,
-        "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
-        "identity": identity,
-        # Parameters as validated (the CLI's "5" and the API's 5 are the same request); inputs
-        # under their labels when given (an upload's file name, never an internal path).
-        "request": request.model_dump(mode="json", exclude={"labels"})
-        | {"params": resolved.params.model_dump(mode="json"), "paths": _labels(request)},
-        "dataset": {
-            "dataset_id": ingested.dataset_id,
-            "content_sha256": ingested.inspection.content_sha256,
-            "rows": quality["rows"],
-            "first_bar": quality["first_bar"],
-            "last_bar": quality["last_bar"],
-            "base_timeframe": resolved.base_timeframe.name,
-            "sources": [
-                s.to_dict() | {"path": label, "name": Path(label).name}
-                for s, label in zip(ingested.inspection.sources, _labels(request), strict=True)
+    labels = request.source_labels()
+    return Manifest.model_validate(
+        {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "run_id": run_id,
+            "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
+            "identity": identity,
+            "request": request.record(resolved.params),
+            "dataset": {
+                "dataset_id": ingested.dataset_id,
+                "content_sha256": ingested.inspection.content_sha256,
+                "rows": quality["rows"],
+                "first_bar": quality["first_bar"],
+                "last_bar": quality["last_bar"],
+                "base_timeframe": resolved.base_timeframe.name,
+                "sources": [
+                    s.to_dict() | {"path": label, "name": Path(label).name}
+                    for s, label in zip(ingested.inspection.sources, labels, strict=True)
+                ],
+            },
+            "resampling": resampled.summary(),
+            "window": identity["window"],
+            "strategy": identity["strategy"],
+            "risk": {"level": resolved.risk_level, "config": identity["risk"]},
+            "costs": identity["costs"],
+            "engine": {
+                "engine_version": ENGINE_VERSION,
+                "quantrun_version": __version__,
+                "libraries": library_versions(),
+            },
+            "summary": {
+                "bars": bars.height,
+                "first_bar": iso(int(bars["ts"][0])),
+                "last_bar": iso(int(bars["ts"][-1])),
+                "trades": value.get("trades"),
+                "total_return": value.get("total_return"),
+                "sharpe": value.get("sharpe"),
+                "max_drawdown": value.get("max_drawdown"),
+                "final_equity": value.get("final_equity"),
+                "ambiguous_bars": sim.ambiguous_bars,
+                "halted_at": None if sim.halt_bar is None else iso(int(sim.ts[sim.halt_bar])),
+            },
+            "artifacts": [
+                {
+                    "name": name,
+                    "bytes": files[name].bytes,
+                    "sha256": files[name].sha256,
+                    "schema_version": art.SPECS[name].schema_version,
+                    "media_type": art.SPECS[name].media_type,
+                }
+                for name in art.ARTIFACT_NAMES
+                if name in files
             ],
-        },
-        "resampling": resampled.summary(),
-        "window": identity["window"],
-        "strategy": identity["strategy"],
-        "risk": {"level": resolved.risk_level, "config": identity["risk"]},
-        "costs": identity["costs"],
-        "engine": {
-            "engine_version": ENGINE_VERSION,
-            "quantrun_version": __version__,
-            "libraries": library_versions(),
-        },
-        "summary": {
-            "bars": bars.height,
-            "first_bar": iso(int(bars["ts"][0])),
-            "last_bar": iso(int(bars["ts"][-1])),
-            "trades": value.get("trades"),
-            "total_return": value.get("total_return"),
-            "sharpe": value.get("sharpe"),
-            "max_drawdown": value.get("max_drawdown"),
-            "final_equity": value.get("final_equity"),
-            "ambiguous_bars": sim.ambiguous_bars,
-            "halted_at": None if sim.halt_bar is None else iso(int(sim.ts[sim.halt_bar])),
-        },
-        "artifacts": [
-            {
-                "name": name,
-                "bytes": files[name].bytes,
-                "sha256": files[name].sha256,
-                "schema_version": art.SPECS[name].schema_version,
-                "media_type": art.SPECS[name].media_type,
-            }
-            for name in art.ARTIFACT_NAMES
-            if name in files
-        ],
-    }
+        }
+    )
 
 
-def _publish(work: Path, registry: Registry, run_id: str, manifest: dict[str, Any]) -> bool:
+def _publish(work: Path, registry: Registry, run_id: str, manifest: Manifest) -> bool:
     """Write the manifest last, fsync, rename the staged folder into place (the commit point).
     False when another creator published the same run first."""
     final = registry.runs_dir / run_id
-    write_bytes(work / MANIFEST_FILE, art.json_bytes(manifest))
+    write_bytes(work / MANIFEST_FILE, art.json_bytes(manifest.to_json()))
     fsync_dir(work)
     registry.runs_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from quantrun.runs.manifest import RunSummary
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_START = "^[" + re.escape("".join(FORMULA_START)) + "]"
@@ -87,15 +88,12 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return sink.getvalue().encode("utf-8")
 
 
-def run_row(entry: dict[str, Any], sources: Sequence[str]) -> list[Any]:
-    """One runs-export row from a registry entry and the run's source file names."""
-    summary = entry.get("summary") or {}
-    values = {
-        **entry,
-        **{k: summary.get(k) for k in ("total_return", "max_drawdown", "sharpe", "trades")},
-        "final_equity": summary.get("final_equity"),
-        "params": json.dumps(entry.get("params") or {}, sort_keys=True, separators=(",", ":")),
-        "sources": ";".join(sources),
-        "read_only": bool(entry.get("read_only")),
-    }
-    return [values.get(column) for column in RUN_COLUMNS]
+def runs_csv(rows: Iterable[tuple[RunSummary, list[str]]]) -> bytes:
+    """The runs export: one row per (run, its source file names), columns RUN_COLUMNS."""
+    return csv_bytes(
+        RUN_COLUMNS,
+        (
+            [values[column] for column in RUN_COLUMNS]
+            for values in (row.export_values(sources) for row, sources in rows)
+        ),
+    )

@@ -16,13 +16,12 @@ still work while creation is stopped.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import uuid
 from typing import Any
 
 from quantrun.durable import fsync_dir, write_bytes
-from quantrun.errors import ErrorCode, error
 from quantrun.runs.killswitch import KillSwitch
+from quantrun.runs.policy import creation_blocker, free_bytes
 from quantrun.runs.registry import Registry
 from quantrun.settings import Settings
 
@@ -45,30 +44,6 @@ def storage_probe(settings: Settings) -> dict[str, Any]:
             probe.unlink(missing_ok=True)
         return _check(False, f"RUNS_ROOT is not writable: {exc.strerror or type(exc).__name__}")
     return _check(True, "write + fsync + delete succeeded")
-
-
-def free_bytes(settings: Settings) -> int:
-    """Free bytes on the file system of RUNS_ROOT (or of its nearest existing parent)."""
-    folder = settings.runs_root
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
-
-
-def require_free_disk(settings: Settings) -> None:
-    """LIMIT_DISK_FULL when RUNS_ROOT's disk has less than ``min_free_disk_bytes`` free: a run
-    or an upload is refused before it writes, instead of failing half-way on a full disk."""
-    try:
-        free = free_bytes(settings)
-    except OSError:
-        return  # unknown: the write itself will report a real failure
-    if free < settings.min_free_disk_bytes:
-        raise error(
-            ErrorCode.LIMIT_DISK_FULL,
-            f"only {free:,} bytes free on RUNS_ROOT's disk; at least "
-            f"{settings.min_free_disk_bytes:,} must stay free",
-            extra={"free_bytes": free, "min_free_bytes": settings.min_free_disk_bytes},
-        )
 
 
 def disk_check(settings: Settings) -> dict[str, Any]:
@@ -113,5 +88,5 @@ def readiness(settings: Settings, *, recovered: bool, worker_alive: bool) -> dic
         "checks": checks,
         "run_creation_enabled": creation,
         "kill_switch": switch.to_dict(),
-        "accepting_runs": creation and not switch.engaged,
+        "accepting_runs": creation_blocker(settings, server=True) is None,
     }

@@ -36,7 +36,7 @@ from quantrun.canonical import canonical_file_bytes, canonical_hash
 from quantrun.durable import fsync_dir, replace_file
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
-from quantrun.runs.health import require_free_disk
+from quantrun.runs.policy import require_free_disk
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 
@@ -219,9 +219,7 @@ class JobStore:
     @staticmethod
     def job_id_for(request: RunCreateRequest, upload_sha256: str | None) -> str:
         """The job id: the sha256 of the upload's hash and the canonical request."""
-        return canonical_hash(
-            {"upload_sha256": upload_sha256, "request": request.model_dump(mode="json")}
-        )
+        return canonical_hash({"upload_sha256": upload_sha256, "request": request.canonical()})
 
     def find(self, request: RunCreateRequest, upload_sha256: str | None) -> dict[str, Any] | None:
         """The job these inputs already made, if any."""
@@ -247,7 +245,7 @@ class JobStore:
                 "schema_version": JOB_SCHEMA_VERSION,
                 "job_id": job_id,
                 "state": QUEUED,
-                "request": request.model_dump(mode="json"),
+                "request": request.canonical(),
                 "upload_sha256": upload_sha256,
                 "created_at": now,
                 "updated_at": now,
@@ -369,7 +367,7 @@ def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
             attempts=int(job.get("attempts", 0)) + 1,
             stage="starting",
         )
-        request = RunCreateRequest.model_validate(job["request"])
+        request = RunCreateRequest.from_record(job["request"])
 
         def progress(stage: str) -> None:
             store.update(job_id, stage=stage)

@@ -56,9 +56,19 @@ def _actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+@dataclass(frozen=True)
+class KillSwitchStatus:
+    state: SwitchState
+    history: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state.to_dict(), "history": self.history}
+
+
 class KillSwitch:
     def __init__(self, runs_root: Path) -> None:
         layout = Layout(runs_root)
+        self.layout = layout
         self.control = layout.control
         self.state_path = layout.killswitch_state
         self.audit_path = layout.killswitch_audit
@@ -94,7 +104,7 @@ class KillSwitch:
         who = actor or _actor()
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.control.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.control / ".killswitch.lock")):
+        with FileLock(str(self.layout.killswitch_lock)):
             entry = {
                 "at": now,
                 "actor": who,
@@ -115,6 +125,10 @@ class KillSwitch:
 
     def release(self, reason: str, actor: str | None = None) -> SwitchState:
         return self._set(False, reason, actor)
+
+    def status(self, history: int = 20) -> KillSwitchStatus:
+        """The state and the most recent ``history`` audit entries (newest last)."""
+        return KillSwitchStatus(self.state(), self.history(history))
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         try:

@@ -16,7 +16,7 @@ import polars as pl
 
 from quantrun.errors import ErrorCode, error
 from quantrun.metrics import metric_ids
-from quantrun.runs.manifest import ManifestProblem, load_manifest, verify_artifacts
+from quantrun.runs.manifest import Manifest, ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
 
@@ -24,7 +24,7 @@ from quantrun.runs.registry import Registry
 class RunView:
     run_id: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     read_only: bool
 
     @classmethod
@@ -43,7 +43,7 @@ class RunView:
 
     def artifact_path(self, name: str) -> Path:
         """Only names the manifest lists; never a path outside the run folder."""
-        names = {a["name"] for a in self.manifest["artifacts"]} | {"manifest.json"}
+        names = {*self.manifest.artifact_names, "manifest.json"}
         if name not in names:
             raise error(
                 ErrorCode.RUN_NOT_FOUND, f"run {self.run_id[:12]} has no artifact {name[:100]!r}"
@@ -107,6 +107,11 @@ class RunView:
 
     def bars(self) -> pl.DataFrame:
         return pl.read_parquet(self.artifact_path("bars.parquet"))
+
+    def media_type(self, name: str) -> str:
+        """The media type the manifest records for an artifact (the manifest is JSON)."""
+        types = {a.name: a.media_type for a in self.manifest.artifacts}
+        return types.get(name) or "application/json"
 
     def verify(self) -> list[str]:
         """Problems re-hashing the artifacts against the manifest (empty when all match)."""

@@ -30,8 +30,9 @@ from quantrun.layout import Layout
 from quantrun.logs import get_logger
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
+    Manifest,
     ManifestProblem,
-    index_entry,
+    RunSummary,
     load_manifest,
     verify_run_folder,
 )
@@ -73,6 +74,14 @@ class RecoveryReport:
         }
 
 
+@dataclass(frozen=True)
+class Index:
+    """``index.json`` read: its generation and every run's row, by run id."""
+
+    generation: int
+    runs: dict[str, RunSummary]
+
+
 class Registry:
     """The index of runs under one RUNS_ROOT (plus, read-only, an ARTIFACTS_ROOT)."""
 
@@ -101,8 +110,8 @@ class Registry:
             ) from None
 
     # -- reading --------------------------------------------------------------------------
-    def _read_index(self) -> dict[str, Any] | None:
-        """The index, or None when missing or not a valid index."""
+    def _read_index(self) -> Index | None:
+        """The index, or None when missing or not a valid index (a bad entry included)."""
         try:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -116,7 +125,11 @@ class Registry:
             or not isinstance(data.get("generation"), int)
         ):
             return None
-        return data
+        try:
+            runs = {rid: RunSummary.from_index(rid, e) for rid, e in data["runs"].items()}
+        except ValueError:
+            return None
+        return Index(data["generation"], runs)
 
     def index_state(self) -> str:
         """``missing`` (no run yet), ``valid`` or ``invalid`` (recovery will rebuild it)."""
@@ -124,21 +137,36 @@ class Registry:
             return "missing"
         return "valid" if self._read_index() is not None else "invalid"
 
-    def index(self) -> dict[str, Any]:
+    def index(self) -> Index:
         """The current index (empty when there is none yet). Read without the lock: the
         index file is only ever replaced atomically."""
-        data = self._read_index()
-        if data is None:
-            return {"schema_version": INDEX_SCHEMA_VERSION, "generation": 0, "runs": {}}
-        return data
+        return self._read_index() or Index(0, {})
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[RunSummary]:
         """Every listed run: RUNS_ROOT's, then ARTIFACTS_ROOT's (read-only) ones."""
-        rows = [dict(entry, run_id=rid) for rid, entry in self.index()["runs"].items()]
-        rows += self._read_only_entries(exclude={r["run_id"] for r in rows})
+        rows = list(self.index().runs.values())
+        rows += self._read_only_entries(exclude={r.run_id for r in rows})
         return rows
 
-    def _read_only_entries(self, exclude: set[str]) -> list[dict[str, Any]]:
+    def rows(
+        self,
+        *,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Listed runs, newest first (then by id), optionally filtered and cut to ``limit``."""
+        rows = [
+            row
+            for row in self.entries()
+            if (strategy is None or row.strategy == strategy)
+            and (symbol is None or row.symbol == symbol)
+        ]
+        rows.sort(key=lambda r: r.run_id)
+        rows.sort(key=lambda r: r.created_at or "", reverse=True)
+        return rows[:limit] if limit is not None else rows
+
+    def _read_only_entries(self, exclude: set[str]) -> list[RunSummary]:
         if self.artifacts_root is None:
             return []
         runs = Layout(self.artifacts_root).runs
@@ -152,9 +180,8 @@ class Registry:
                 manifest = load_manifest(folder)
             except ManifestProblem:
                 continue
-            rows.append(
-                dict(index_entry(manifest, created_at=None), run_id=folder.name, read_only=True)
-            )
+            if manifest.run_id == folder.name:
+                rows.append(RunSummary.from_manifest(manifest, created_at=None, read_only=True))
         return rows
 
     def resolve_id(self, text: str) -> str:
@@ -163,7 +190,7 @@ class Registry:
             return text
         if len(text) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in text):
             raise error(ErrorCode.RUN_NOT_FOUND, f"{text[:80]!r} is not a run id")
-        matches = sorted({str(r["run_id"]) for r in self.entries() if r["run_id"].startswith(text)})
+        matches = sorted({r.run_id for r in self.entries() if r.run_id.startswith(text)})
         if len(matches) != 1:
             what = "no run" if not matches else f"{len(matches)} runs"
             raise error(ErrorCode.RUN_NOT_FOUND, f"{what} with an id starting {text!r}")
@@ -173,7 +200,7 @@ class Registry:
         """The folder of a listed run; NotFound for anything else (ids are validated first)."""
         if not is_run_id(run_id):
             raise error(ErrorCode.RUN_NOT_FOUND, f"{run_id[:80]!r} is not a full run id")
-        if run_id in self.index()["runs"]:
+        if run_id in self.index().runs:
             return self.runs_dir / run_id
         if self.artifacts_root is not None:
             candidate = Layout(self.artifacts_root).run(run_id)
@@ -182,15 +209,15 @@ class Registry:
         raise error(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
 
     # -- writing --------------------------------------------------------------------------
-    def _write_index(self, runs: dict[str, Any], generation: int) -> None:
+    def _write_index(self, runs: dict[str, RunSummary], generation: int) -> None:
         data = {
             "schema_version": INDEX_SCHEMA_VERSION,
             "generation": generation,
-            "runs": dict(sorted(runs.items())),
+            "runs": {run_id: runs[run_id].to_index() for run_id in sorted(runs)},
         }
         replace_file(self.index_path, canonical_file_bytes(data))
 
-    def add(self, run_id: str, entry: dict[str, Any]) -> bool:
+    def add(self, run_id: str, entry: RunSummary) -> bool:
         """Register a published run under the lock. False if it was already listed."""
         with self.locked():
             current = self._read_index()
@@ -199,15 +226,15 @@ class Registry:
                 # The caller just published (or verified) this run: no need to re-hash it.
                 self._recover_locked(RecoveryReport(), trusted={run_id: entry})
                 current = self.index()
-            if run_id in current["runs"] and not recovered:
+            if run_id in current.runs and not recovered:
                 return False
-            runs = dict(current["runs"])
+            runs = dict(current.runs)
             runs[run_id] = entry
-            self._write_index(runs, current["generation"] + 1)
-            log.info("registry.added", run_id=run_id, generation=current["generation"] + 1)
+            self._write_index(runs, current.generation + 1)
+            log.info("registry.added", run_id=run_id, generation=current.generation + 1)
             return True
 
-    def existing_or_quarantine(self, run_id: str) -> dict[str, Any] | None:
+    def existing_or_quarantine(self, run_id: str) -> Manifest | None:
         """The manifest of a published run that verifies; a damaged one is quarantined (and
         unlisted) so it can be built again. None when there is no usable run."""
         folder = self.runs_dir / run_id
@@ -219,10 +246,10 @@ class Registry:
                 if folder.exists():
                     self._quarantine(folder, str(problem), report)
                 current = self._read_index()
-                if current is not None and run_id in current["runs"]:
-                    runs = dict(current["runs"])
+                if current is not None and run_id in current.runs:
+                    runs = dict(current.runs)
                     del runs[run_id]
-                    self._write_index(runs, current["generation"] + 1)
+                    self._write_index(runs, current.generation + 1)
             log.warning("registry.quarantined", run_id=run_id, reason=str(problem))
             return None
 
@@ -237,7 +264,7 @@ class Registry:
         return report
 
     def _recover_locked(
-        self, report: RecoveryReport, trusted: dict[str, dict[str, Any]] | None = None
+        self, report: RecoveryReport, trusted: dict[str, RunSummary] | None = None
     ) -> None:
         """``trusted``: run id -> index entry of runs the caller has just published or
         verified; their folders are listed without re-hashing every artifact."""
@@ -248,27 +275,29 @@ class Registry:
         if current is None:
             report.rebuilt_index = True
             report.rebuild_reason = "missing" if not self.index_path.exists() else "corrupt"
-            runs: dict[str, Any] = {}
+            runs: dict[str, RunSummary] = {}
             generation = 0
-            previous: dict[str, Any] = {}
+            previous: dict[str, RunSummary] = {}
         else:
-            runs = dict(current["runs"])
-            generation = current["generation"]
-            previous = current["runs"]
+            runs = dict(current.runs)
+            generation = current.generation
+            previous = current.runs
         for run_id in folders:
             if run_id in runs and not report.rebuilt_index:
                 continue
             folder = self.runs_dir / run_id
-            created = previous.get(run_id, {}).get("created_at")
+            created = previous[run_id].created_at if run_id in previous else None
             if trusted is not None and run_id in trusted:
-                entry = dict(trusted[run_id], created_at=created or _mtime_iso(folder))
+                entry = trusted[run_id].model_copy(
+                    update={"created_at": created or _mtime_iso(folder)}
+                )
             else:
                 try:
                     manifest = verify_run_folder(folder, expected_run_id=run_id)
                 except ManifestProblem as problem:
                     self._quarantine(folder, str(problem), report)
                     continue
-                entry = index_entry(manifest, created_at=created or _mtime_iso(folder))
+                entry = RunSummary.from_manifest(manifest, created_at=created or _mtime_iso(folder))
             runs[run_id] = entry
             if not report.rebuilt_index:
                 report.added.append(run_id)
@@ -314,9 +343,9 @@ class Registry:
         """Rebuild the index from the manifests, verifying every run folder."""
         report = RecoveryReport(rebuilt_index=True, rebuild_reason="requested")
         with self.locked():
-            current = self._read_index() or {"runs": {}, "generation": 0}
+            current = self._read_index() or Index(0, {})
             report.cleared_staging = clear_stale(self.root)
-            runs: dict[str, Any] = {}
+            runs: dict[str, RunSummary] = {}
             for run_id in sorted(self._run_folders()):
                 folder = self.runs_dir / run_id
                 try:
@@ -324,10 +353,13 @@ class Registry:
                 except ManifestProblem as problem:
                     self._quarantine(folder, str(problem), report)
                     continue
-                created = current["runs"].get(run_id, {}).get("created_at")
-                runs[run_id] = index_entry(manifest, created_at=created or _mtime_iso(folder))
-            report.dropped = sorted(set(current["runs"]) - set(runs))
-            self._write_index(runs, current["generation"] + 1)
+                known = current.runs.get(run_id)
+                created = known.created_at if known is not None else None
+                runs[run_id] = RunSummary.from_manifest(
+                    manifest, created_at=created or _mtime_iso(folder)
+                )
+            report.dropped = sorted(set(current.runs) - set(runs))
+            self._write_index(runs, current.generation + 1)
         return report
 
 

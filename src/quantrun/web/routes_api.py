@@ -3,23 +3,23 @@ and returns JSON; failures are ``application/problem+json`` with the stable code
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from quantrun.api import export_runs_csv, inspect_file, list_strategies, open_run, refused_report
-from quantrun.data.dialect import Format
+from quantrun.data.request import IngestRequest
 from quantrun.errors import ErrorCode, QuantrunError, error, for_web
+from quantrun.fields import validated
 from quantrun.runs.artifacts import ARTIFACTS
 from quantrun.runs.health import readiness
 from quantrun.runs.jobs import SUCCEEDED, copy_limited, submit_upload
-from quantrun.runs.killswitch import KillSwitch
-from quantrun.runs.registry import Registry
+from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.request import RunCreateRequest
+from quantrun.web.forms import form_data, form_fields
 from quantrun.web.problems import problem_responses
 from quantrun.web.queries import context, runs_listing
 from quantrun.web.views import decisions_page, job_detail
@@ -71,7 +71,7 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
     return {
         "run_id": view.run_id,
         "read_only": view.read_only,
-        "manifest": view.manifest,
+        "manifest": view.manifest.to_json(),
         "metrics": view.metrics,
     }
 
@@ -88,10 +88,9 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
 def get_artifact(request: Request, run_id: str, name: str) -> Response:
     view = open_run(run_id, _ctx(request).settings, recover=False)
     path = view.artifact_path(name)
-    media = {a["name"]: a.get("media_type") for a in view.manifest["artifacts"]}
     return Response(
         content=path.read_bytes(),
-        media_type=media.get(name) or "application/json",
+        media_type=view.media_type(name),
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
@@ -113,17 +112,7 @@ def get_decisions(
 
 @router.get("/strategies", summary="Registered strategies with their parameters")
 def get_strategies() -> dict[str, Any]:
-    return {"strategies": list_strategies()}
-
-
-def _params(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw or "{}")
-    except json.JSONDecodeError:
-        raise error(ErrorCode.STRATEGY_PARAMS_INVALID, "params is not a JSON object") from None
-    if not isinstance(value, dict):
-        raise error(ErrorCode.STRATEGY_PARAMS_INVALID, "params is not a JSON object")
-    return value
+    return {"strategies": [info.to_dict() for info in list_strategies()]}
 
 
 @router.post(
@@ -138,54 +127,20 @@ def _params(raw: str) -> dict[str, Any]:
         }
     },
 )
+@form_fields(RunCreateRequest)
 def post_run(
     request: Request,
     file: Annotated[UploadFile, File(description="The CSV of OHLCV bars.")],
-    symbol: Annotated[str, Form()],
-    strategy: Annotated[str, Form()],
-    timeframe: Annotated[str, Form()] = "15m",
-    params: Annotated[str, Form(description="Strategy parameters as a JSON object.")] = "{}",
-    risk: Annotated[str, Form()] = "moderate",
-    commission_bps: Annotated[float | None, Form()] = None,
-    slippage_bps: Annotated[float | None, Form()] = None,
-    cash: Annotated[float | None, Form()] = None,
-    start: Annotated[str | None, Form()] = None,
-    end: Annotated[str | None, Form()] = None,
-    base_timeframe: Annotated[str, Form()] = "1m",
-    format: Annotated[str, Form()] = "auto",
-    timezone: Annotated[str | None, Form()] = None,
-    sort: Annotated[bool, Form()] = False,
-    drop_exact_duplicates: Annotated[bool, Form()] = False,
+    **form: Any,
 ) -> JSONResponse:
     ctx = _ctx(request)
     settings = ctx.settings
-    if not settings.enable_run_creation:
-        raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
-    KillSwitch(settings.runs_root).check()
+    require_creation(settings, server=True)
     if not file.filename and file.size in (None, 0):
         raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
-    try:
-        fmt = Format(format)
-    except ValueError:
-        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown format {format!r}") from None
-    run_request = RunCreateRequest(
-        paths=["upload.csv"],  # replaced by the stored upload once the request is valid
-        symbol=symbol.strip(),
-        timeframe=timeframe,
-        strategy=strategy,
-        params=_params(params),
-        risk=risk or "moderate",
-        commission_bps=commission_bps,
-        slippage_bps=slippage_bps,
-        cash=cash,
-        start=start or None,
-        end=end or None,
-        base_timeframe=base_timeframe,
-        format=fmt,
-        timezone=timezone or None,
-        sort=sort,
-        drop_exact_duplicates=drop_exact_duplicates,
-    )
+    # The upload stands in for `paths` until it is stored by content.
+    data = {"paths": ["upload.csv"], **form_data(RunCreateRequest, form)}
+    run_request = validated(RunCreateRequest, data)
     # A bad strategy, parameter or risk level fails now, before the upload is stored or queued.
     run_request.resolve()
     job, _new = submit_upload(ctx.jobs, run_request, file.file, file.filename or "upload.csv")
@@ -193,10 +148,9 @@ def post_run(
     if worker is not None:
         worker.wake()
     summary = job_detail(ctx, job["job_id"])
-    if job["state"] == SUCCEEDED and job.get("run_id"):
-        registry = Registry(settings.runs_root, settings.artifacts_root)
-        if (registry.runs_dir / job["run_id"] / "manifest.json").is_file():
-            return JSONResponse({"job": summary, "run_id": job["run_id"], "created": False}, 200)
+    run_id = summary["run_id"]
+    if summary["state"] == SUCCEEDED and run_id and run_exists(settings, run_id):
+        return JSONResponse({"job": summary, "run_id": run_id, "created": False}, 200)
     return JSONResponse({"job": summary, "run_id": None}, 202)
 
 
@@ -205,14 +159,9 @@ def post_run(
     summary="Validate a CSV and preview its quality report; writes nothing",
     responses=problem_responses(*POST_PROBLEMS, 503),
 )
+@form_fields(IngestRequest)
 def post_inspect(
-    request: Request,
-    file: Annotated[UploadFile, File()],
-    timeframe: Annotated[str, Form()] = "1m",
-    format: Annotated[str, Form()] = "auto",
-    timezone: Annotated[str | None, Form()] = None,
-    sort: Annotated[bool, Form()] = False,
-    drop_exact_duplicates: Annotated[bool, Form()] = False,
+    request: Request, file: Annotated[UploadFile, File()], **form: Any
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     settings = ctx.settings
@@ -222,17 +171,9 @@ def post_inspect(
         with path.open("wb") as out:
             copy_limited(file.file, out, settings.max_input_bytes)
         try:
-            report = inspect_file(
-                settings,
-                [str(path)],
-                format=format,
-                timeframe=timeframe,
-                timezone=timezone or None,
-                sort=sort,
-                drop_exact_duplicates=drop_exact_duplicates,
-            ).to_dict()
+            report = inspect_file([str(path)], settings, **form_data(IngestRequest, form)).to_dict()
         except QuantrunError as exc:
-            report = refused_report(exc)
+            report = refused_report(exc).to_dict()
     for source in report["sources"]:
         source["path"] = name
     if report.get("error"):
@@ -252,8 +193,7 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 )
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
     ctx = _ctx(request)
-    if not ctx.settings.enable_run_creation:
-        raise error(ErrorCode.RUN_CREATION_DISABLED, "this server does not accept new runs")
+    require_creation(ctx.settings, server=True)
     ctx.jobs.retry(job_id)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:

@@ -15,14 +15,17 @@ from typing import Any
 import polars as pl
 
 from quantrun.api import list_runs, list_strategies, open_run
+from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
 from quantrun.errors import CATALOGUE, ErrorCode, error, for_web
 from quantrun.metrics import METRICS
-from quantrun.runs.artifacts import decimate
+from quantrun.runs.artifacts import candles, decimate
 from quantrun.runs.jobs import JobStore
 from quantrun.runs.killswitch import KillSwitch
+from quantrun.runs.policy import creation_blocker
 from quantrun.runs.reader import RunView
+from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME
 from quantrun.settings import Settings
 
 CHART_MAX_BARS = 5000
@@ -73,22 +76,26 @@ class Context:
 
 
 def creation_state(ctx: Context) -> dict[str, Any]:
-    """Whether this server accepts new runs, and if not, why and how to change it."""
+    """Whether this server accepts new runs, and if not, why and how to change it: the
+    creation policy's answer (kill switch, then the server's flag, then free disk) in words."""
     switch = KillSwitch(ctx.settings.runs_root).state()
-    # The kill switch first: it stops every edge, the CLI included, whatever the flag says.
-    if switch.engaged:
+    blocked = creation_blocker(ctx.settings, server=True)
+    if blocked is None:
+        reason = None
+    elif blocked.code == ErrorCode.KILL_SWITCH_ENGAGED:
+        # It stops every edge, the CLI included, whatever the flag says.
         reason = (
             f"Run creation is stopped by the kill switch: {switch.reason or 'no reason given'}"
             f" ({switch.actor or 'unknown'}, {switch.changed_at or 'time unknown'}). "
             "`quantrun killswitch off --reason TEXT` releases it."
         )
-    elif not ctx.settings.enable_run_creation:
+    elif blocked.code == ErrorCode.RUN_CREATION_DISABLED:
         reason = (
             "Run creation is switched off on this server. Start it with "
             "`quantrun serve --enable-run-creation` (or QUANTRUN_ENABLE_RUN_CREATION=1)."
         )
     else:
-        reason = None
+        reason = f"{blocked.detail}. {blocked.hint}"
     return {
         "enabled": reason is None,
         "reason": reason,
@@ -133,29 +140,12 @@ def runs_index(
     size: int = 50,
 ) -> dict[str, Any]:
     """Every run (and every job not yet succeeded) with filters, sorting and paging."""
-    rows = []
-    for run in list_runs(
-        ctx.settings, symbol=symbol or None, strategy=strategy or None, recover=False
-    ):
-        summary = run.get("summary", {})
-        rows.append(
-            {
-                "run_id": run["run_id"],
-                "symbol": run["symbol"],
-                "strategy": run["strategy"],
-                "params": run.get("params", {}),
-                "timeframe": run["timeframe"],
-                "status": run.get("status", "succeeded"),
-                "created_at": run.get("created_at"),
-                "first_bar": run.get("first_bar"),
-                "last_bar": run.get("last_bar"),
-                "read_only": bool(run.get("read_only")),
-                "risk_level": run.get("risk_level"),
-                **{k: summary.get(k) for k in ("total_return", "sharpe", "max_drawdown", "trades")},
-                "final_equity": summary.get("final_equity"),
-                "url": f"/runs/{run['run_id']}",
-            }
+    rows = [
+        run.listing_row()
+        for run in list_runs(
+            ctx.settings, symbol=symbol or None, strategy=strategy or None, recover=False
         )
+    ]
     if status and status != "succeeded":
         rows = []
     key = SORTS.get(sort, "created_at")
@@ -188,7 +178,7 @@ def runs_index(
         "descending": descending,
         "sorts": list(SORTS),
         "statuses": list(RUN_STATUSES),
-        "strategies": [s["id"] for s in list_strategies()],
+        "strategies": [s.id for s in list_strategies()],
         "creation": creation_state(ctx),
     }
 
@@ -196,12 +186,12 @@ def runs_index(
 def new_run_form(ctx: Context) -> dict[str, Any]:
     """What the upload form offers: strategies with parameter models, risk levels, timeframes."""
     return {
-        "strategies": list_strategies(),
+        "strategies": [s.to_dict() for s in list_strategies()],
         "risk_levels": {name: cfg.model_dump(mode="json") for name, cfg in RISK_LEVELS.items()},
         "timeframes": list(TIMEFRAMES),
-        "default_timeframe": "15m",
-        "formats": ["auto", "generic", "binance"],
-        "default_risk_level": "moderate",
+        "default_timeframe": DEFAULT_TIMEFRAME,
+        "formats": [f.value for f in Format],
+        "default_risk_level": DEFAULT_RISK_LEVEL,
         "cost_defaults": costs_from().model_dump(mode="json"),
         "creation": creation_state(ctx),
         "max_input_bytes": ctx.settings.max_input_bytes,
@@ -214,23 +204,8 @@ def job_detail(ctx: Context, job_id: str) -> dict[str, Any]:
 
 def _chart(view: RunView) -> dict[str, Any]:
     """Candles (downsampled on the server for display) plus entry/exit markers."""
-    bars = view.bars().with_columns(pl.col("ts").dt.epoch("us"))
-    n = bars.height
-    step = max(1, -(-n // CHART_MAX_BARS))
-    if step > 1:
-        bucket = pl.int_range(0, n, dtype=pl.Int64) // step
-        bars = (
-            bars.with_columns(bucket.alias("_b"))
-            .group_by("_b", maintain_order=True)
-            .agg(
-                pl.col("ts").first(),
-                pl.col("open").first(),
-                pl.col("high").max(),
-                pl.col("low").min(),
-                pl.col("close").last(),
-            )
-        )
-    ts = bars["ts"].cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = candles(view.bars(), CHART_MAX_BARS)
+    ts = bars.frame["ts"].cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     trades = view.trades()
     entries = trades.select("entry_ts", "entry_price", "direction")
     exits = trades.filter(pl.col("status") == "closed").select(
@@ -242,14 +217,14 @@ def _chart(view: RunView) -> dict[str, Any]:
     return {
         "bars": {
             "ts": ts.to_list(),
-            "open": bars["open"].to_list(),
-            "high": bars["high"].to_list(),
-            "low": bars["low"].to_list(),
-            "close": bars["close"].to_list(),
+            "open": bars.frame["open"].to_list(),
+            "high": bars.frame["high"].to_list(),
+            "low": bars.frame["low"].to_list(),
+            "close": bars.frame["close"].to_list(),
         },
-        "downsampled": step > 1,
-        "bars_total": n,
-        "bars_shown": bars.height,
+        "downsampled": bars.downsampled,
+        "bars_total": bars.total,
+        "bars_shown": bars.frame.height,
         "entries": {
             "ts": entries["entry_ts"].to_list(),
             "price": entries["entry_price"].to_list(),
@@ -285,16 +260,14 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         for metric_id, entry in view.metrics.items()
     ]
     actions = sorted(view.decisions_lazy().select("action").unique().collect()["action"].to_list())
+    data = manifest.to_json()
     return {
         "run_id": view.run_id,
         "read_only": view.read_only,
-        "identity": manifest["identity"],
-        "summary": manifest["summary"],
-        "risk": manifest["risk"],
-        "costs": manifest["costs"],
-        "dataset": manifest["dataset"],
-        "resampling": manifest["resampling"],
-        "engine": manifest["engine"],
+        **{
+            part: data[part]
+            for part in ("identity", "summary", "risk", "costs", "dataset", "resampling", "engine")
+        },
         "metrics": metrics,
         "quality": view.data_quality,
         "timeline": view.timeline["events"],
@@ -303,11 +276,11 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         "artifacts": [
             {**a, "url": f"/api/v1/runs/{view.run_id}/artifacts/{a['name']}"}
             for a in [
-                *manifest["artifacts"],
+                *data["artifacts"],
                 {"name": "manifest.json", "media_type": "application/json"},
             ]
         ],
-        "manifest": manifest,
+        "manifest": data,
     }
 
 
