@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numba
@@ -33,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from floor_loop import fill
-from harness import OUT_DIR, machine, round_robin, stats
+from harness import OUT_DIR, machine, parse_sized_args, round_robin, spread, stats, write_json
 from quantrun.engine.kernel import simulate_kernel
 from quantrun.engine.records import decode_records, decode_trades
 from quantrun.engine.risk import Costs, RiskConfig
@@ -213,11 +211,6 @@ def breakdown(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     return {name: value / total for name, value in parts.items()}
 
 
-def _cell(figures: dict[str, float]) -> str:
-    low, high = figures["min"] * 1e3, figures["max"] * 1e3
-    return f"{figures['median'] * 1e3:.2f} ({low:.2f}-{high:.2f})"
-
-
 def render(result: dict[str, Any]) -> None:
     title = f"engine benchmark: {result['rows']:,} bars, {result['trades']:,} trades"
     table = Table(title=f"{title}, {result['repeat']} reps, one process, interleaved")
@@ -235,7 +228,7 @@ def render(result: dict[str, Any]) -> None:
         per_bar = figures["median"] / result["rows"] * 1e9
         table.add_row(
             case,
-            _cell(figures),
+            spread(figures, 2, 1e3),
             f"{per_bar:.1f}",
             f"{figures['median'] / bare:.2f}",
             part,
@@ -258,15 +251,7 @@ def render(result: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=None, help="bars (default 1,000,000)")
-    parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 9)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument("--quick", action="store_true", help="100,000 bars, 3 repetitions")
-    parser.add_argument("--out", type=Path, default=OUT_DIR / "engine.json", help="JSON path")
-    args = parser.parse_args(argv)
-    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
-    args.repeat = args.repeat or (3 if args.quick else 9)
+    args = parse_sized_args(argv, doc=__doc__, noun="bars", repeat=9, out=OUT_DIR / "engine.json")
     args.warmup = max(args.warmup, 1)  # the first call may compile; never time it
     return args
 
@@ -311,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "breakdown": breakdown(summary),
         "goal_met": found["kernel_vs_bare_loop"] <= GOAL_RATIO,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     render(result)
     print(f"wrote {args.out}")
     return 0

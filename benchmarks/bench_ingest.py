@@ -26,7 +26,16 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from harness import OUT_DIR, machine, round_robin, run_process, stats
+from harness import (
+    OUT_DIR,
+    machine,
+    parse_sized_args,
+    round_robin,
+    run_process,
+    spread,
+    stats,
+    write_json,
+)
 from walk import SEED, random_walk
 
 GOAL_RATIO = 2.5
@@ -166,12 +175,6 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def _cell(figures: dict[str, float] | None) -> str:
-    if figures is None:
-        return "-"
-    return f"{figures['median']:.3f} ({figures['min']:.3f}-{figures['max']:.3f})"
-
-
 def render(result: dict[str, Any]) -> None:
     title = f"ingest benchmark: {result['rows']:,} rows, {result['file_bytes']:,} bytes"
     table = Table(title=f"{title}, {result['repeat']} reps")
@@ -181,7 +184,7 @@ def render(result: dict[str, Any]) -> None:
     table.add_column("peak RSS MiB", justify="right")
     for case, figures in result["summary"].items():
         rss = f"{figures['peak_rss_mib']['median']:.0f}"
-        table.add_row(case, _cell(figures["inproc_s"]), _cell(figures["wall_s"]), rss)
+        table.add_row(case, spread(figures["inproc_s"], 3), spread(figures["wall_s"], 3), rss)
     console = Console(width=max(Console().width, 110))
     console.print(table)
     goal = result["goal_met"]
@@ -193,16 +196,7 @@ def render(result: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=None, help="rows (default 1,000,000)")
-    parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument("--quick", action="store_true", help="100,000 rows, 3 repetitions")
-    parser.add_argument("--out", type=Path, default=OUT_DIR / "ingest.json", help="JSON path")
-    args = parser.parse_args(argv)
-    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
-    args.repeat = args.repeat or (3 if args.quick else 5)
-    return args
+    return parse_sized_args(argv, doc=__doc__, noun="rows", repeat=5, out=OUT_DIR / "ingest.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             <= GOAL_RATIO,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     render(result)
     print(f"wrote {args.out}")
     return 0

@@ -49,7 +49,17 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_ingest import ensure_csv
-from harness import HERE, OUT_DIR, ROOT, machine, round_robin, run_process, stats
+from harness import (
+    HERE,
+    OUT_DIR,
+    ROOT,
+    machine,
+    round_robin,
+    run_process,
+    spread,
+    stats,
+    write_json,
+)
 
 QR_PYTHON = ROOT / ".venv" / "bin" / "python"
 QR_CLI = ROOT / ".venv" / "bin" / "quantrun"
@@ -655,13 +665,6 @@ def suite_machine() -> dict[str, Any]:
     }
 
 
-def _cell(figures: dict[str, float] | None, digits: int = 2) -> str:
-    if figures is None:
-        return "-"
-    low, high = figures["min"], figures["max"]
-    return f"{figures['median']:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
-
-
 def tables(result: dict[str, Any]) -> list[Table]:
     out = []
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -684,7 +687,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
                 f"return {r.get('total_return', float('nan')):+.4f}"
             )
             rss = f"{e['peak_rss_mib']['median']:.0f}"
-            table.add_row(e["case"], _cell(e["wall_s"]), rss, rel, what)
+            table.add_row(e["case"], spread(e["wall_s"]), rss, rel, what)
         out.append(table)
     if not any("stages_s" in e for e in result["summary"].values()):
         out.append(_goal_table(result))
@@ -825,8 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": goals(found, args.rows, [] if "registry" in args.skip else args.registry_sizes),
         "parity": parity_result,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     console = Console(width=max(Console().width, 140))
     rendered = tables(result)
     for table in rendered:

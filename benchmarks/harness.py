@@ -13,6 +13,8 @@ The scripts run as ``python benchmarks/<script>.py`` (so this folder is on ``sys
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import statistics
@@ -63,6 +65,21 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def spread(figures: dict[str, float] | None, digits: int = 2, scale: float = 1.0) -> str:
+    """A :func:`stats` result as ``median (min-max)``, each times ``scale`` (1e3: ms from s);
+    ``-`` when there is none."""
+    if figures is None:
+        return "-"
+    median, low, high = (figures[key] * scale for key in ("median", "min", "max"))
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def write_json(path: Path, value: Any) -> None:
+    """A result as indented JSON at ``path`` (its folder made if need be)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2) + "\n")
+
+
 def rss_mib(maxrss: int) -> float:
     """``ru_maxrss`` in MiB: it is KiB on Linux, bytes on macOS."""
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
@@ -110,3 +127,21 @@ def round_robin(
             yield rep, case
         what = "warm-up" if rep < 0 else f"repetition {rep + 1}/{repeat}"
         print(f"  {prefix}{what} done", flush=True)
+
+
+def parse_sized_args(
+    argv: list[str] | None, *, doc: str | None, noun: str, repeat: int, out: Path
+) -> argparse.Namespace:
+    """The options of the single-dataset benchmarks: ``--rows`` (default 1,000,000), ``--repeat``
+    (default ``repeat``), ``--warmup`` (default 1), ``--quick`` (100,000 ``noun``, 3
+    repetitions) and ``--out`` (the JSON, default ``out``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--rows", type=int, default=None, help=f"{noun} (default 1,000,000)")
+    parser.add_argument("--repeat", type=int, default=None, help=f"repetitions (default {repeat})")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument("--quick", action="store_true", help=f"100,000 {noun}, 3 repetitions")
+    parser.add_argument("--out", type=Path, default=out, help="JSON path")
+    args = parser.parse_args(argv)
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    args.repeat = args.repeat or (3 if args.quick else repeat)
+    return args
