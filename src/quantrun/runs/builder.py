@@ -37,8 +37,11 @@ from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.manifest import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
+    Identity,
     Manifest,
     RunSummary,
+    StrategyRef,
+    Window,
 )
 from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.registry import Registry
@@ -91,30 +94,28 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in LIBRARIES}
 
 
-def run_identity(
-    resolved: ResolvedRequest, dataset_id: str, window: dict[str, Any]
-) -> dict[str, Any]:
+def run_identity(resolved: ResolvedRequest, dataset_id: str, window: Window) -> Identity:
     """Everything that decides the result, and nothing else."""
     request = resolved.request
-    return {
-        "schema_version": IDENTITY_SCHEMA_VERSION,
-        "engine_version": ENGINE_VERSION,
-        "dataset_id": dataset_id,
-        "symbol": request.symbol,
-        "timeframe": resolved.timeframe.name,
-        "window": window,
-        "strategy": {
-            "id": request.strategy,
-            "version": resolved.strategy.version,
-            "params": resolved.params.model_dump(mode="json"),
-        },
-        "risk": resolved.risk.model_dump(mode="json"),
-        "costs": resolved.costs.model_dump(mode="json"),
-        "resample_rules_version": RESAMPLE_RULES["version"],
-    }
+    return Identity(
+        schema_version=IDENTITY_SCHEMA_VERSION,
+        engine_version=ENGINE_VERSION,
+        dataset_id=dataset_id,
+        symbol=request.symbol,
+        timeframe=resolved.timeframe.name,
+        window=window,
+        strategy=StrategyRef(
+            id=request.strategy,
+            version=resolved.strategy.version,
+            params=resolved.params.model_dump(mode="json"),
+        ),
+        risk=resolved.risk.model_dump(mode="json"),
+        costs=resolved.costs.model_dump(mode="json"),
+        resample_rules_version=RESAMPLE_RULES["version"],
+    )
 
 
-def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFrame, Window]:
     frame = resampled.bars
     if resolved.start_micros is not None:
         frame = frame.filter(pl.col("ts") >= resolved.start_micros)
@@ -126,10 +127,10 @@ def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFra
             f"no {resolved.timeframe.name} bars between "
             f"{resolved.request.start or 'the start'} and {resolved.request.end or 'the end'}",
         )
-    window = {
-        "start": None if resolved.start_micros is None else iso(resolved.start_micros),
-        "end": None if resolved.end_micros is None else iso(resolved.end_micros),
-    }
+    window = Window(
+        start=None if resolved.start_micros is None else iso(resolved.start_micros),
+        end=None if resolved.end_micros is None else iso(resolved.end_micros),
+    )
     return frame, window
 
 
@@ -183,7 +184,7 @@ def _build(
     resampled = resample(base_bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
     bars, window = _window(resampled, resolved)
     identity = run_identity(resolved, ingested.dataset_id, window)
-    run_id = canonical_hash(identity)
+    run_id = canonical_hash(identity.model_dump(mode="json"))
 
     final = registry.runs_dir / run_id
     if run_exists(settings, run_id):
@@ -313,7 +314,7 @@ def _encode_and_write(
 
 def _manifest(
     run_id: str,
-    identity: dict[str, Any],
+    identity: Identity,
     resolved: ResolvedRequest,
     ingested: IngestResult,
     resampled: Resampled,
@@ -347,10 +348,10 @@ def _manifest(
                 ],
             },
             "resampling": resampled.summary(),
-            "window": identity["window"],
-            "strategy": identity["strategy"],
-            "risk": {"level": resolved.risk_level, "config": identity["risk"]},
-            "costs": identity["costs"],
+            "window": identity.window,
+            "strategy": identity.strategy,
+            "risk": {"level": resolved.risk_level, "config": identity.risk},
+            "costs": identity.costs,
             "engine": {
                 "engine_version": ENGINE_VERSION,
                 "quantrun_version": __version__,

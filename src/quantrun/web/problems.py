@@ -19,7 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from quantrun.errors import ErrorCode, QuantrunError, for_web
+from quantrun.errors import ErrorCode, QuantrunError
+from quantrun.web.hints import for_web
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 COMPONENTS = "#/components/schemas/"

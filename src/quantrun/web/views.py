@@ -25,8 +25,9 @@ from quantrun.runs.jobs import JobStore
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.policy import creation_blocker
 from quantrun.runs.reader import RunView
-from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME
+from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME, RunCreateRequest
 from quantrun.settings import Settings
+from quantrun.web.forms import web_fields
 
 CHART_MAX_BARS = 5000
 SORTS = {
@@ -183,6 +184,46 @@ def runs_index(
     }
 
 
+#: Request fields the new-run page lays out itself (with their own labels and widgets); every
+#: other web field of RunCreateRequest is rendered from its declaration under "Advanced".
+PAGE_FIELDS = (
+    "symbol",
+    "timeframe",
+    "strategy",
+    "params",
+    "risk",
+    "commission_bps",
+    "slippage_bps",
+    "cash",
+    "start",
+    "end",
+    "base_timeframe",
+    "format",
+    "timezone",
+    "sort",
+    "drop_exact_duplicates",
+)
+
+
+def declared_fields(exclude: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The web fields of the run request not in ``exclude``, as the form renders them: name,
+    label (the field's description), default, choices and input kind."""
+    rows = []
+    for declared in web_fields(RunCreateRequest, frozenset(exclude)):
+        kind = "checkbox" if declared.info.annotation in (bool, "bool") else "text"
+        rows.append(
+            {
+                "name": declared.name,
+                "label": declared.description,
+                "default": declared.default,
+                "choices": list(declared.edge.choices()) if declared.edge.choices else None,
+                "required": declared.required,
+                "kind": kind,
+            }
+        )
+    return rows
+
+
 def new_run_form(ctx: Context) -> dict[str, Any]:
     """What the upload form offers: strategies with parameter models, risk levels, timeframes."""
     return {
@@ -195,6 +236,7 @@ def new_run_form(ctx: Context) -> dict[str, Any]:
         "cost_defaults": costs_from().model_dump(mode="json"),
         "creation": creation_state(ctx),
         "max_input_bytes": ctx.settings.max_input_bytes,
+        "declared_fields": declared_fields(PAGE_FIELDS),
     }
 
 
@@ -260,14 +302,16 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         for metric_id, entry in view.metrics.items()
     ]
     actions = sorted(view.decisions_lazy().select("action").unique().collect()["action"].to_list())
-    data = manifest.to_json()
     return {
         "run_id": view.run_id,
         "read_only": view.read_only,
-        **{
-            part: data[part]
-            for part in ("identity", "summary", "risk", "costs", "dataset", "resampling", "engine")
-        },
+        "identity": manifest.identity.model_dump(mode="json"),
+        "summary": manifest.summary.model_dump(mode="json"),
+        "risk": manifest.risk.model_dump(mode="json"),
+        "costs": manifest.costs,
+        "dataset": manifest.dataset.model_dump(mode="json"),
+        "resampling": manifest.resampling.model_dump(mode="json"),
+        "engine": manifest.engine.model_dump(mode="json"),
         "metrics": metrics,
         "quality": view.data_quality,
         "timeline": view.timeline["events"],
@@ -276,11 +320,11 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         "artifacts": [
             {**a, "url": f"/api/v1/runs/{view.run_id}/artifacts/{a['name']}"}
             for a in [
-                *data["artifacts"],
+                *(artifact.model_dump(mode="json") for artifact in manifest.artifacts),
                 {"name": "manifest.json", "media_type": "application/json"},
             ]
         ],
-        "manifest": data,
+        "manifest": manifest.to_json(),
     }
 
 

@@ -307,6 +307,15 @@
     data.append("format", value("format") || "auto");
     if (checked("sort")) data.append("sort", "true");
     if (checked("drop_exact_duplicates")) data.append("drop_exact_duplicates", "true");
+    /* Fields rendered from the request model's declarations (views.declared_fields). */
+    Array.prototype.forEach.call(document.querySelectorAll("[data-request-field]"), function (input) {
+      var name = input.getAttribute("data-request-field");
+      if (input.type === "checkbox") {
+        if (input.checked) data.append(name, "true");
+      } else if (input.value.trim() !== "") {
+        data.append(name, input.value.trim());
+      }
+    });
 
     submitButton.disabled = true;
     submitStatus.textContent = "Uploading " + file.name + "\u2026";
