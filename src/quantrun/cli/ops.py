@@ -71,10 +71,10 @@ def killswitch_show(runs_root: str | None, as_json: bool) -> None:
         click.echo(f"  reason: {state.reason}")
     else:
         click.echo("kill switch off: run creation allowed")
-    for entry in report.history:
+    for event in report.history:
         click.echo(
-            f"  {entry.get('at', '?')}  {entry.get('action', '?'):<3}  "
-            f"{entry.get('actor', '?')}: {entry.get('reason', '')}"
+            f"  {event.get('at', '?')}  {event.get('action', '?'):<3}  "
+            f"{event.get('actor', '?')}: {event.get('reason', '')}"
         )
 
 

@@ -52,12 +52,20 @@ def _click_type(field: RequestField) -> Any:
 
 
 def _help(field: RequestField) -> str:
-    return field.description
+    """The field's description, and its default when it has one worth showing."""
+    default = field.default
+    shown = default.value if isinstance(default, enum.Enum) else default
+    if shown is None or shown is False or field.edge.argument or field.edge.kind == MAPPING:
+        return field.description
+    return f"{field.description}  [default: {shown}]"
 
 
 def cli_fields(model: type[BaseModel], exclude: frozenset[str] = frozenset()) -> list[RequestField]:
-    """The fields of ``model`` that are on the command line."""
-    return [f for f in request_fields(model) if f.edge.cli and f.name not in exclude]
+    """The fields of ``model`` that are on the command line: the model's own first, then the
+    ones it inherits (a run's input options after its own), each in declaration order."""
+    fields = [f for f in request_fields(model) if f.edge.cli and f.name not in exclude]
+    own = vars(model).get("__annotations__", {})
+    return sorted(fields, key=lambda f: f.name not in own)
 
 
 def _parameter(field: RequestField) -> Callable[[F], F]:
@@ -69,15 +77,14 @@ def _parameter(field: RequestField) -> Callable[[F], F]:
         )
     if _base_type(field.info.annotation) is bool:
         return click.option(field.flag, field.name, is_flag=True, help=_help(field))
-    default = field.default
-    shown = default.value if isinstance(default, enum.Enum) else default
+    # No click default: only what the user gives reaches the model, whose defaults (shown in
+    # the help) and rules decide the rest.
     return click.option(
         field.flag,
         field.name,
         type=_click_type(field),
         default=None,
         required=field.required,
-        show_default=str(shown) if shown is not None else False,
         help=_help(field),
     )
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from quantrun.api import export_runs_csv, inspect_file, list_strategies, open_run, refused_report
 from quantrun.data.request import IngestRequest
-from quantrun.errors import ErrorCode, QuantrunError, error, for_web
+from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.fields import validated
 from quantrun.runs.artifacts import ARTIFACTS
 from quantrun.runs.health import readiness
@@ -20,6 +20,7 @@ from quantrun.runs.jobs import SUCCEEDED, copy_limited, submit_upload
 from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.request import RunCreateRequest
 from quantrun.web.forms import form_data, form_fields
+from quantrun.web.hints import for_web
 from quantrun.web.problems import problem_responses
 from quantrun.web.queries import context, runs_listing
 from quantrun.web.views import decisions_page, job_detail

@@ -18,7 +18,7 @@ from quantrun.api import list_runs, list_strategies, open_run
 from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
-from quantrun.errors import CATALOGUE, ErrorCode, error, for_web
+from quantrun.errors import CATALOGUE, ErrorCode, error
 from quantrun.metrics import METRICS
 from quantrun.runs.artifacts import candles, decimate
 from quantrun.runs.jobs import JobStore
@@ -28,6 +28,7 @@ from quantrun.runs.reader import RunView
 from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME, RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.web.forms import web_fields
+from quantrun.web.hints import for_web
 
 CHART_MAX_BARS = 5000
 SORTS = {
@@ -293,13 +294,13 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
     metrics = [
         {
             "id": metric_id,
-            "label": entry["label"],
-            "unit": entry["unit"],
-            "value": entry["value"],
+            "label": metric["label"],
+            "unit": metric["unit"],
+            "value": metric["value"],
             "formula": specs[metric_id].formula if metric_id in specs else "",
-            "convention": entry["convention"],
+            "convention": metric["convention"],
         }
-        for metric_id, entry in view.metrics.items()
+        for metric_id, metric in view.metrics.items()
     ]
     actions = sorted(view.decisions_lazy().select("action").unique().collect()["action"].to_list())
     return {
