@@ -373,9 +373,13 @@ QS: dict[str, PeerValue] = {
 # --- the runs ------------------------------------------------------------------------------
 
 
-def run_quantrun(bars: pl.DataFrame, timeframe: str) -> tuple[Run, np.ndarray]:
+def run_quantrun(
+    bars: pl.DataFrame, timeframe: str, version: str | None = None
+) -> tuple[Run, np.ndarray]:
+    """sma_crossover 10/30 at ``version`` (None: the current one), with its metrics."""
     costs = Costs(commission_bps=COMMISSION * 10_000, slippage_bps=0.0, initial_cash=CASH)
-    result = simulate(bars, "sma_crossover", {"fast": 10, "slow": 30}, RISK, costs)
+    params = {"fast": 10, "slow": 30}
+    result = simulate(bars, "sma_crossover", params, RISK, costs, version=version)
     tf_us = Timeframe.parse(timeframe).micros
     metrics = compute_metrics(
         ts=result.ts,
