@@ -46,7 +46,7 @@ def test_errors_doc_matches_the_catalogue() -> None:
 
 
 def test_errors_doc_lists_every_web_hint() -> None:
-    from quantrun.errors import WEB_HINTS
+    from quantrun.web.hints import WEB_HINTS
 
     text = (DOCS / "errors.md").read_text()
     missing = [code for code, hint in WEB_HINTS.items() if f"| `{code}` | {hint} |" not in text]

@@ -738,7 +738,7 @@ def test_web_hints_name_form_fields_and_api_fields_not_cli_flags(
     settings: Settings, write_csv: Any
 ) -> None:
     from conftest import minute_rows
-    from quantrun.errors import WEB_HINTS
+    from quantrun.web.hints import WEB_HINTS
 
     for code, hint in WEB_HINTS.items():
         assert "--" not in hint and "`quantrun" not in hint, code
