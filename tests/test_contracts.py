@@ -217,3 +217,9 @@ def test_only_the_manifest_module_opens_manifest_json() -> None:
         if path.name != "manifest.py":
             assert "json.loads((folder / MANIFEST_FILE)" not in text
             assert '"manifest.json").read' not in text
+
+
+def test_the_contracts_doc_lists_every_request_field() -> None:
+    text = (DOCS / "contracts.md").read_text(encoding="utf-8")
+    for field in request_fields(RunCreateRequest):
+        assert f"| `{field.name}` |" in text, field.name
