@@ -172,3 +172,14 @@ def test_the_conversions_are_not_identities_where_the_docs_say_they_differ(
                 assert restated == own
             else:
                 assert abs(restated - own) > 1e-6 * max(abs(own), 1e-12), key
+
+
+def test_a_trade_open_at_the_end_is_left_out_of_backtesting_py_commissions_and_exposure() -> None:
+    """Demo at 15m ends with a trade open: with finalize_trades=False backtesting.py counts only
+    closed trades' fees and bars (its values recorded by metrics_crosscheck.py)."""
+    run, _ = mc.run_quantrun(resample(demo_bars(), "15m").bars, "15m", version="2")
+    assert run.trades["status"].to_list()[-1] == "open"
+    own = run.value("commissions_paid")
+    assert own == pytest.approx(978.5375209916189, rel=1e-9)
+    assert mc.bt_commissions(run) == pytest.approx(969.0139047774608, rel=1e-9)
+    assert mc.bt_exposure(run) == pytest.approx(0.4916317991631799, rel=1e-9)
