@@ -151,8 +151,10 @@ def test_one_risk_choice_is_refused_the_same_everywhere(tmp_path: Path) -> None:
         assert caught.value.code == ErrorCode.RUN_RISK_CONFLICT
     cli = CliRunner().invoke(
         main,
-        ["runs", "create", "a.csv", "--symbol", "X", "--strategy", "sma_crossover"]
-        + ["--risk", "moderate", "--risk-file", "r.json", "--runs-root", str(tmp_path)],
+        [
+            *("runs", "create", "a.csv", "--symbol", "X", "--strategy", "sma_crossover"),
+            *("--risk", "moderate", "--risk-file", "r.json", "--runs-root", str(tmp_path)),
+        ],
     )
     assert cli.exit_code == 2 and "error[RUN_RISK_CONFLICT]" in cli.stderr
     # A risk file alone records no level (as the CLI always did); a config keeps the default.
