@@ -73,6 +73,11 @@ parity: $(BENCH_VENV)/.synced
 crosscheck: $(BENCH_VENV)/.synced
 	$(BENCH_VENV)/bin/python benchmarks/metrics_crosscheck.py
 
+# Both peer checks, for CI: builds .venv-bench when needed, then about 30 s; exit 1 on any
+# disagreement. Without ../shared/data/real the real months are skipped and the demo is checked.
+.PHONY: peer-checks
+peer-checks: parity crosscheck
+
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py
 
