@@ -416,3 +416,51 @@ def test_simulate_pins_a_version_and_defaults_to_the_current_one() -> None:
     assert current.signals.target[29:].tolist() == [0, -1, -1, -1, -1, -1]
     assert pinned.signals.target[29:].tolist() == [0, -1, -1, 1, 1, 1]
     assert (current.trades.height, pinned.trades.height) == (0, 1)
+
+
+# --- old runs keep their meaning -------------------------------------------------------------
+
+
+def test_the_golden_v1_run_still_reruns_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped golden run was made with sma_crossover v1; v2 is current now, and
+    `runs verify --rerun` re-runs the recorded version, byte for byte."""
+    from golden import CSV_NAME, FIXTURE_ROOT
+    from quantrun.api import open_run, verify_run
+    from quantrun.data.demo import write_demo_csv
+    from quantrun.settings import Settings
+    from test_golden import GOLDEN_ID
+
+    settings = Settings(runs_root=tmp_path / "root", artifacts_root=FIXTURE_ROOT)
+    assert open_run(GOLDEN_ID, settings).manifest.identity.strategy.version == "1"
+    assert registry.get("sma_crossover").version == "2"
+    write_demo_csv(tmp_path / CSV_NAME, days=3)
+    monkeypatch.chdir(tmp_path)
+    report = verify_run(GOLDEN_ID, settings, rerun=True)
+    assert report.ok, report.to_dict()
+    assert report.rerun_checked
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), period=st.integers(2, 20), level=st.sampled_from([30.0, 50.0]))
+def test_rsi_order_does_not_depend_on_how_the_average_is_rounded(
+    seed: int, period: int, level: float
+) -> None:
+    """The same Wilder average evaluated another way (``avg += (x - avg) / period`` in a
+    Python loop, not polars' ``(1 - a) * avg + a * x``) rounds differently; no order changes."""
+    import quantrun.strategies.exact as exact_module
+
+    def other_rounding(values: np.ndarray, p: int) -> np.ndarray:
+        out = [float(np.sum(values[:p]) / p)]
+        for x in values[p:]:
+            out.append(out[-1] + (float(x) - out[-1]) / p)
+        return np.array(out)
+
+    closes = decimal_walk(160, seed, places=2, spread=3)
+    ticks = price_ticks(closes).columns[0]
+    polars_way = rsi_order(ticks, period, level)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exact_module, "_seeded_rma", other_rounding)
+        loop_way = rsi_order(ticks, period, level)
+    np.testing.assert_array_equal(loop_way, polars_way)
