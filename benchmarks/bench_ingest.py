@@ -64,7 +64,7 @@ CHILDREN: dict[str, str] = {
         "import sys, time\nfrom pathlib import Path\n"
         "from quantrun.api import ingest_file\nfrom quantrun.settings import Settings\n"
         "settings = Settings(runs_root=Path(sys.argv[2]))\n"
-        "t0 = time.perf_counter()\nresult = ingest_file(settings, [sys.argv[1]])\n"
+        "t0 = time.perf_counter()\nresult = ingest_file([sys.argv[1]], settings)\n"
         "t1 = time.perf_counter()\nrows = result.quality['rows']\n"
     ),
 }
