@@ -64,7 +64,7 @@ def test_create_writes_the_full_artifact_set(demo_csv: Path, settings: Settings)
     assert manifest["identity"]["strategy"] == {
         "id": "sma_crossover",
         "version": get("sma_crossover").version,  # the current version unless one is pinned
-        "params": {"fast": 5, "slow": 20},
+        "params": {"fast": 5, "slow": 20, "ties": "strict"},
     }
     text = (result.path / "manifest.json").read_text()
     assert "created" not in text and os.uname().nodename not in text

@@ -34,6 +34,9 @@ JOB_TIMEOUT = 45.0
 # The Host the service answers to by default (TestClient would send "testserver").
 BASE_URL = "http://127.0.0.1"
 SMA_PARAMS = {"fast": 5, "slow": 20}
+#: The parameters a run records: the given ones with the current version's defaults filled in
+#: (v2 adds the tie rule, strict by default).
+SMA_RECORDED = {**SMA_PARAMS, "ties": "strict"}
 
 Client = TestClient
 Hook = Callable[[httpx2.Response], None]
@@ -222,7 +225,7 @@ def test_run_detail_has_manifest_and_metrics(library: tuple[Settings, dict[str, 
         body = client.get(f"/api/v1/runs/{run_id}").json()
         assert body["run_id"] == run_id and body["read_only"] is False
         assert body["manifest"]["run_id"] == run_id
-        assert body["manifest"]["identity"]["strategy"]["params"] == SMA_PARAMS
+        assert body["manifest"]["identity"]["strategy"]["params"] == SMA_RECORDED
         assert body["metrics"] == json.loads(json.dumps(open_run(run_id, settings).metrics))
         assert {"total_return", "sharpe", "max_drawdown"} <= set(body["metrics"])
         assert client.get(f"/api/v1/runs/{run_id[:12]}").json()["run_id"] == run_id
@@ -320,7 +323,7 @@ def test_strategies_lists_the_registry(settings: Settings) -> None:
     assert body == {"strategies": json.loads(json.dumps([s.to_dict() for s in list_strategies()]))}
     by_id = {s["id"]: s for s in body["strategies"]}
     assert {"sma_crossover", "buy_and_hold", "rsi_reversion"} <= set(by_id)
-    assert {p["name"] for p in by_id["sma_crossover"]["params"]} == {"fast", "slow"}
+    assert {p["name"] for p in by_id["sma_crossover"]["params"]} == {"fast", "slow", "ties"}
 
 
 # --- creating runs --------------------------------------------------------------------------
@@ -362,7 +365,7 @@ def test_post_run_queues_a_job_that_publishes_the_run_once(
         assert listed["runs"][0]["status"] == "succeeded" and listed["jobs"] == []
         manifest = client.get(f"/api/v1/runs/{run_id}").json()["manifest"]
         assert manifest["dataset"]["sources"][0]["path"] == "demo.csv"
-        assert manifest["identity"]["strategy"]["params"] == SMA_PARAMS
+        assert manifest["identity"]["strategy"]["params"] == SMA_RECORDED
 
         again = post_run(client, demo_csv)
         assert again.status_code == 200, again.text

@@ -25,12 +25,16 @@ WEB_HINTS: dict[ErrorCode, str] = {
     E.STRATEGY_PARAMS_INVALID: "Check the strategy's parameter fields: /runs/new shows each "
     "one's type and range (API: params is a JSON object; GET /api/v1/strategies describes them).",
     E.RISK_LEVEL_UNKNOWN: "Use conservative, moderate or aggressive.",
+    E.RUN_RISK_CONFLICT: "Choose one risk level in 'Risk level' (API: risk, or risk_config from "
+    "Python), not several.",
     E.RUN_WINDOW_INVALID: "Give Start and End as ISO-8601 with an offset or Z "
     "(2024-01-31T00:00:00Z); start must be before end.",
     E.RUN_WINDOW_EMPTY: "Widen Start/End or pick a finer timeframe; the validation preview "
     "shows the data's first and last bar.",
     E.RUN_NOT_FOUND: "Pick a run from /runs (GET /api/v1/runs); a run id is 64 hexadecimal "
     "characters, or a unique prefix of at least 8.",
+    E.COMPARE_TOO_FEW_RUNS: "Tick two or more runs on /runs and press Compare (API: runs=ID,ID "
+    "with run ids or unique prefixes of 8+ hexadecimal characters).",
     E.CSV_NAIVE_TIMESTAMP: "Add an offset to the timestamps, or choose their zone in 'Time zone "
     "of naive timestamps' (API: timezone=UTC); it is recorded with the dataset.",
     E.CSV_OFF_GRID: "Each bar must open on a multiple of the file's bar length (UTC, "
