@@ -35,6 +35,7 @@ from quantrun.strategies.exact import (
     price_ticks,
     rolling_sum,
     rsi_order,
+    rsi_orders,
     sma_order,
     value_order,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "price_ticks",
     "rolling_sum",
     "rsi_order",
+    "rsi_orders",
     "sma",
     "sma_order",
     "value_order",

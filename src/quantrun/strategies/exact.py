@@ -23,6 +23,7 @@ that it fits (below 2**62), else Python integers in numpy object arrays (exact, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -89,12 +90,20 @@ def decimal_places(values: np.ndarray, max_places: int = MAX_PLACES) -> int | No
         return 0
     if not bool(np.all(np.isfinite(flat))):
         return None
-    for places in range(max_places + 1):
+    # A k that fits every value fits any subset: find the sample's k first (cheap), then check
+    # the whole array from there, usually in one pass.
+    sample = flat[:: max(1, flat.size // 4096)]
+    first = _first_places(sample, 0, max_places)
+    return None if first is None else _first_places(flat, first, max_places)
+
+
+def _first_places(values: np.ndarray, low: int, high: int) -> int | None:
+    for places in range(low, high + 1):
         scale = 10.0**places
-        scaled = np.rint(flat * scale)
+        scaled = np.rint(values * scale)
         if float(np.max(np.abs(scaled))) >= _MAX_DECIMAL_INT:
             return None
-        if bool(np.array_equal(scaled / scale, flat)):
+        if bool(np.array_equal(scaled / scale, values)):
             return places
     return None
 
@@ -186,10 +195,21 @@ def rolling_sum(ticks: np.ndarray, window: int) -> np.ndarray:
     n = ticks.shape[0]
     if n < window:
         return ticks[:0]
-    values = _wide(ticks, _max_abs(ticks) * max(n, 1))
-    total = np.concatenate((values[:1] * 0, np.cumsum(values)))
+    total = _prefix_sums(ticks, _max_abs(ticks))
     out: np.ndarray = total[window:] - total[:-window]
     return out
+
+
+def _prefix_sums(ticks: np.ndarray, top: int) -> np.ndarray:
+    """``[0, t0, t0 + t1, ...]`` (n + 1 values), int64 when ``top * n`` fits, else Python ints."""
+    n = ticks.shape[0]
+    if ticks.dtype != object and top * max(n, 1) < _INT64_SAFE:
+        total = np.empty(n + 1, dtype=np.int64)
+        total[0] = 0
+        np.cumsum(ticks, out=total[1:])
+        return total
+    values = _as_object(ticks)
+    return np.concatenate((values[:1] * 0, np.cumsum(values)))
 
 
 def _sign(values: np.ndarray) -> np.ndarray:
@@ -221,10 +241,16 @@ def sma_order(a: np.ndarray, a_window: int, b: np.ndarray, b_window: int) -> np.
     start = max(a_window, b_window) - 1
     if n <= start:
         return np.full(n, np.nan)
-    a_c, b_c = _centre_pair(a, b)
-    sum_a = rolling_sum(a_c, a_window)[start - a_window + 1 :]
-    sum_b = rolling_sum(b_c, b_window)[start - b_window + 1 :]
-    bound = b_window * _max_abs(sum_a) + a_window * _max_abs(sum_b)
+    top = max(_max_abs(a), 0 if b is a else _max_abs(b))
+    if top * max(n, 1) >= _INT64_SAFE or 2 * top * a_window * b_window >= _INT64_SAFE:
+        a, b = _centre_pair(a, b)  # smaller magnitudes; Python ints below where still needed
+        top = max(_max_abs(a), _max_abs(b))
+    total_a = _prefix_sums(a, top)
+    total_b = total_a if b is a else _prefix_sums(b, top)
+    # Window sums for bars start .. n-1: total[i + 1] - total[i + 1 - window].
+    sum_a = total_a[start + 1 :] - total_a[start + 1 - a_window : n + 1 - a_window]
+    sum_b = total_b[start + 1 :] - total_b[start + 1 - b_window : n + 1 - b_window]
+    bound = 2 * top * a_window * b_window  # >= |b_window * sum_a| + |a_window * sum_b|
     sum_a, sum_b = _wide(sum_a, bound), _wide(sum_b, bound)
     return _order(n, start, _sign(b_window * sum_a - a_window * sum_b))
 
@@ -351,34 +377,49 @@ def rsi_order(close: np.ndarray, period: int, level: float) -> np.ndarray:
     value has ever-growing denominators, so F is computed in float64 with a proven bound on
     its rounding error: each step rounds values no larger than ``A = RMA(|y|)`` by at most 6
     ulps and earlier errors decay by ``(period - 1) / period`` a bar, so ``|F - F_float| <= 6 *
-    eps * period * RMA(A)``; :data:`_RSI_BOUND_FACTOR` (16) leaves room for the rounding of
-    the bound itself and of the recursion's coefficients. ``|F_float|`` within the bound is a
+    eps * period * RMA(A)``, and ``A <= max(100M - N, N) * RMA(|change|)``;
+    :data:`_RSI_BOUND_FACTOR` (16) leaves room for the rounding of the bound itself and of the
+    recursion's coefficients. ``|F_float|`` within the bound is a
     tie (0). This is the exact answer whenever F is exactly 0 (a structural tie, e.g. a run of
     unchanged closes after an RSI of exactly the level) or further than twice the bound from
     0; only a non-zero F below about 1e-13 of the average move can be called a tie. Before the
     first move the RSI is 50 by convention, and that is compared exactly.
     """
+    return rsi_orders(close, period, [level])[0]
+
+
+def rsi_orders(close: np.ndarray, period: int, levels: Sequence[float]) -> list[np.ndarray]:
+    """:func:`rsi_order` for several levels, sharing the work that does not depend on them."""
     n = close.shape[0]
     if n <= period:
-        return np.full(n, np.nan)
-    ratio = Fraction(str(float(level)))
-    big_n, big_m = ratio.numerator, ratio.denominator
-    change = np.diff(_as_object(close) if close.dtype == object else close)
-    gain = np.where(change > 0, change, 0)
-    loss = np.where(change < 0, -change, 0)
-    y = (100 * big_m - big_n) * gain - big_n * loss
+        return [np.full(n, np.nan) for _ in levels]
+    change = np.diff(close)
+    top = _max_abs(change)
+    moves = np.flatnonzero(change != 0)
     # In units of the first move: the same floats whatever the grid (a later price that adds a
     # decimal place, or prices quoted x10, change the ticks by a constant factor), and causal.
-    moves = np.flatnonzero(change != 0)
-    first_move = abs(int(change[moves[0]])) if moves.size else 1
-    y_float = np.asarray(y, dtype=np.float64) / float(first_move)
-    f = _seeded_rma(y_float, period)
-    average = _seeded_rma(np.abs(y_float), period)
-    bound = _RSI_BOUND_FACTOR * np.finfo(np.float64).eps * period * _seeded_rma_of(average, period)
-    signs = np.where(np.abs(f) <= bound, 0, np.sign(f)).astype(np.int8)
-    moved = np.cumsum(np.asarray(change != 0, dtype=np.int64))[period - 1 :] > 0
-    still = int(np.sign(50 * big_m - big_n))
-    return _order(n, period, np.where(moved, signs, still).astype(np.int8))
+    first_move = float(abs(int(change[moves[0]]))) if moves.size else 1.0
+    moved = np.cumsum(change != 0, dtype=np.int64)[period - 1 :] > 0
+    # |y| <= max(100M - N, N) * |change|, so RMA(RMA(|y|)) <= that factor * RMA(RMA(|change|)).
+    move_scale = _seeded_rma_of(
+        _seeded_rma(np.abs(np.asarray(change, dtype=np.float64)) / first_move, period), period
+    )
+    eps = float(np.finfo(np.float64).eps)
+    gain = np.where(change > 0, change, 0)
+    loss = np.where(change < 0, -change, 0)
+    out = []
+    for level in levels:
+        ratio = Fraction(str(float(level)))
+        big_n, big_m = ratio.numerator, ratio.denominator
+        up, down = 100 * big_m - big_n, big_n
+        coef = max(up, down)
+        y = _wide(gain, coef * top) * up - _wide(loss, coef * top) * down
+        f = _seeded_rma(np.asarray(y, dtype=np.float64) / first_move, period)
+        bound = _RSI_BOUND_FACTOR * eps * period * coef * move_scale
+        signs = np.where(np.abs(f) <= bound, 0, np.sign(f)).astype(np.int8)
+        still = int(np.sign(50 * big_m - big_n))
+        out.append(_order(n, period, np.where(moved, signs, still).astype(np.int8)))
+    return out
 
 
 def _seeded_rma_of(values: np.ndarray, period: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from quantrun.strategies.base import (
     crosses_below,
     hold_between,
 )
-from quantrun.strategies.exact import TieRule, price_ticks, rsi_order
+from quantrun.strategies.exact import TieRule, price_ticks, rsi_orders
 from quantrun.strategies.exact import crossed_above as crossed_above_exact
 from quantrun.strategies.exact import crossed_below as crossed_below_exact
 from quantrun.strategies.registry import register
@@ -112,7 +112,7 @@ class RsiReversionV2(Strategy):
     """Version 2: the level tests no longer depend on the last bit of the RSI (decision D33).
 
     Whether the RSI is above, at or below a level is decided by
-    :func:`quantrun.strategies.exact.rsi_order` (one Wilder average of integer ticks with a
+    :func:`quantrun.strategies.exact.rsi_orders` (one Wilder average of integer ticks with a
     proven rounding bound; a level written as a decimal is read as that decimal), and crosses
     follow ``ties``. Rules and the ``rsi`` indicator are those of version 1, which stays
     registered.
@@ -131,7 +131,8 @@ class RsiReversionV2(Strategy):
     def signals(cls, bars: pl.DataFrame, params: RsiReversionV2Params) -> Signals:
         close = np.asarray(bars["close"].to_numpy(), dtype=np.float64)
         ticks = price_ticks(close).columns[0]
-        up = crossed_above_exact(rsi_order(ticks, params.period, params.lower), params.ties)
-        down = crossed_below_exact(rsi_order(ticks, params.period, params.upper), params.ties)
+        lower, upper = rsi_orders(ticks, params.period, [params.lower, params.upper])
+        up = crossed_above_exact(lower, params.ties)
+        down = crossed_below_exact(upper, params.ties)
         target = hold_between(enter=up, leave=down, short=down)
         return Signals(target, {"rsi": wilder_rsi(close, params.period)})
