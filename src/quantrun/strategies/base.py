@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from quantrun.strategies.exact import (
     TIE_RULES,
@@ -49,6 +49,7 @@ __all__ = [
     "Strategy",
     "StrategyParams",
     "TieRule",
+    "TieRuleParams",
     "band_order",
     "crossed_above",
     "crossed_below",
@@ -75,6 +76,17 @@ class StrategyParams(BaseModel):
 
 class NoParams(StrategyParams):
     """For strategies without parameters."""
+
+
+class TieRuleParams(StrategyParams):
+    """The ``ties`` parameter of a strategy that acts on crosses. List it first among the bases
+    (``class MyParams(TieRuleParams, OtherParams)``) so that it comes last in the parameters."""
+
+    ties: TieRule = Field(
+        "strict",
+        description="strict: passing through an exact tie is no cross (backtesting.py); "
+        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
+    )
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from quantrun.strategies.base import (
     Signals,
     Strategy,
     StrategyParams,
+    TieRuleParams,
     crosses_above,
     crosses_below,
     hold_sides,
     sma,
 )
 from quantrun.strategies.exact import (
-    TieRule,
     band_order,
     price_ticks,
 )
@@ -80,12 +80,8 @@ class BollingerReversion(Strategy):
         return Signals(target, {"bb_middle": middle, "bb_upper": upper, "bb_lower": lower})
 
 
-class BollingerReversionV2Params(BollingerReversionParams):
-    ties: TieRule = Field(
-        "strict",
-        description="strict: passing through an exact tie is no cross (backtesting.py); "
-        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
-    )
+class BollingerReversionV2Params(TieRuleParams, BollingerReversionParams):
+    """Version 2's parameters: version 1's and ``ties``."""
 
 
 @register

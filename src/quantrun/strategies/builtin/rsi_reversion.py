@@ -10,13 +10,14 @@ from quantrun.strategies.base import (
     Signals,
     Strategy,
     StrategyParams,
+    TieRuleParams,
     crosses_above,
     crosses_below,
     hold_between,
 )
-from quantrun.strategies.exact import TieRule, price_ticks, rsi_orders
 from quantrun.strategies.exact import crossed_above as crossed_above_exact
 from quantrun.strategies.exact import crossed_below as crossed_below_exact
+from quantrun.strategies.exact import price_ticks, rsi_orders
 from quantrun.strategies.registry import register
 
 
@@ -99,12 +100,8 @@ class RsiReversion(Strategy):
         return Signals(target, {"rsi": rsi})
 
 
-class RsiReversionV2Params(RsiReversionParams):
-    ties: TieRule = Field(
-        "strict",
-        description="strict: passing through an exact tie is no cross (backtesting.py); "
-        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
-    )
+class RsiReversionV2Params(TieRuleParams, RsiReversionParams):
+    """Version 2's parameters: version 1's and ``ties``."""
 
 
 @register

@@ -13,12 +13,12 @@ from quantrun.strategies.base import (
     Signals,
     Strategy,
     StrategyParams,
+    TieRuleParams,
     crosses_above,
     hold_between,
     sma,
 )
 from quantrun.strategies.exact import (
-    TieRule,
     crossed_above,
     crossed_below,
     price_ticks,
@@ -59,12 +59,8 @@ class SmaCrossover(Strategy):
         return Signals(target, {"sma_fast": fast, "sma_slow": slow})
 
 
-class SmaCrossoverV2Params(SmaCrossoverParams):
-    ties: TieRule = Field(
-        "strict",
-        description="strict: passing through an exact tie is no cross (backtesting.py); "
-        "inclusive: it is, on the bar that leaves the tie (vectorbt).",
-    )
+class SmaCrossoverV2Params(TieRuleParams, SmaCrossoverParams):
+    """Version 2's parameters: version 1's and ``ties``."""
 
 
 @register
