@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from quantrun.data.store import DatasetInfo
     from quantrun.runs.builder import Progress, RunResult
     from quantrun.runs.check import RegistryCheck
+    from quantrun.runs.compare import Comparison
     from quantrun.runs.demo import DemoResult
     from quantrun.runs.reader import RunView
     from quantrun.runs.request import RunCreateRequest
@@ -57,6 +58,7 @@ _LAZY = {
     "VerifyReport": "quantrun.runs.verify",
     "DemoResult": "quantrun.runs.demo",
     "RegistryCheck": "quantrun.runs.check",
+    "Comparison": "quantrun.runs.compare",
 }
 
 
@@ -67,6 +69,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Comparison",
     "DemoResult",
     "IngestRequest",
     "RegistryCheck",
@@ -76,6 +79,7 @@ __all__ = [
     "RunView",
     "VerifyReport",
     "check_registry",
+    "compare_runs",
     "create_run",
     "export_runs_csv",
     "ingest_file",
@@ -257,6 +261,35 @@ def verify_run(
 
     resolved = _settings(settings)
     return verify(_registry(resolved), run_id, resolved, rerun=rerun)
+
+
+def compare_runs(
+    run_ids: Sequence[str] | str,
+    settings: Settings | None = None,
+    *,
+    all_fields: bool = False,
+    recover: bool = True,
+) -> Comparison:
+    """Compare two or more runs (ids or unique 8+ hex prefixes; a string may hold several,
+    comma-separated). The first is the reference: the inputs that differ (every input with
+    ``all_fields``), each metric with its delta to the reference, and where each other run's
+    decisions part from the reference's. At most ``settings.max_compare_runs`` runs.
+    ``recover=False``: see :func:`list_runs`.
+
+    >>> c = compare_runs(["4b09c990", "755fc509"])  # doctest: +SKIP
+    >>> [f.path for f in c.differing_fields], c.divergences[0].decisions.first.ts  # doctest: +SKIP
+    (['strategy.params.fast'], '2024-01-02T18:00:00Z')
+    """
+    from quantrun.runs.compare import compare
+
+    resolved = _settings(settings)
+    # Sweep cells (SWEEP_ID:K) resolve here once sweeps exist: pass their resolver as `cells`.
+    return compare(
+        _registry(resolved, recover),
+        run_ids,
+        limit=resolved.max_compare_runs,
+        all_fields=all_fields,
+    )
 
 
 def list_strategies() -> list[StrategyInfo]:

@@ -78,6 +78,8 @@ class ErrorCode(enum.StrEnum):
     LIMIT_QUEUE_FULL = "LIMIT_QUEUE_FULL"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     KILL_SWITCH_ENGAGED = "KILL_SWITCH_ENGAGED"
+    COMPARE_TOO_FEW_RUNS = "COMPARE_TOO_FEW_RUNS"
+    COMPARE_DUPLICATE_RUN = "COMPARE_DUPLICATE_RUN"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -86,6 +88,7 @@ class ErrorCode(enum.StrEnum):
     LIMIT_CONCURRENT_BUILDS = "LIMIT_CONCURRENT_BUILDS"
     LIMIT_RATE = "LIMIT_RATE"
     LIMIT_DISK_FULL = "LIMIT_DISK_FULL"
+    LIMIT_COMPARE_RUNS = "LIMIT_COMPARE_RUNS"
     # web hardening
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     CSRF_REJECTED = "CSRF_REJECTED"
@@ -313,6 +316,21 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "`quantrun killswitch off --reason TEXT` releases it.",
         ),
         _spec(
+            E.COMPARE_TOO_FEW_RUNS,
+            _U,
+            400,
+            "A comparison needs two or more runs",
+            "Name at least two runs: run ids or unique prefixes of 8+ hexadecimal characters "
+            "(`quantrun runs list` shows them).",
+        ),
+        _spec(
+            E.COMPARE_DUPLICATE_RUN,
+            _U,
+            400,
+            "The same run is named twice",
+            "Name each run once; a prefix and the full id of one run count as the same run.",
+        ),
+        _spec(
             E.INPUT_NOT_FOUND,
             _I,
             404,
@@ -533,6 +551,13 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Not enough free disk space",
             "Free space on the disk that holds RUNS_ROOT, or lower "
             "QUANTRUN_MIN_FREE_DISK_BYTES if this machine can run closer to full.",
+        ),
+        _spec(
+            E.LIMIT_COMPARE_RUNS,
+            _L,
+            400,
+            "Too many runs in one comparison",
+            "Compare fewer runs at once, or raise QUANTRUN_MAX_COMPARE_RUNS.",
         ),
         _spec(
             E.HOST_NOT_ALLOWED,

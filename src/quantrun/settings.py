@@ -75,6 +75,13 @@ class Settings(BaseModel):
         ge=1,
         description="Jobs that may wait in the queue before new ones are refused.",
     )
+    max_compare_runs: int = Field(
+        default=20,
+        ge=2,
+        le=200,
+        description="Most runs one comparison takes (`runs compare`, /compare, "
+        "GET /api/v1/compare); more are refused with LIMIT_COMPARE_RUNS.",
+    )
     rate_limit_per_minute: int = Field(
         default=30,
         ge=0,

@@ -65,7 +65,7 @@ def strategies_list(as_json: bool) -> None:
 
 @main.group()
 def runs() -> None:
-    """Create, list, show and verify runs."""
+    """Create, list, show, verify and compare runs."""
 
 
 @runs.command("create")

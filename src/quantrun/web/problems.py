@@ -29,7 +29,8 @@ COMPONENTS = "#/components/schemas/"
 STATUS_MEANINGS: dict[int, str] = {
     400: "The request is invalid: a missing or malformed parameter or form field (code "
     "USAGE_INVALID_OPTION, also for request validation), an unknown choice such as a "
-    "strategy, timeframe or risk level, or a Host the service does not answer to.",
+    "strategy, timeframe or risk level, a Host the service does not answer to, or a comparison "
+    "of fewer than two runs, of one run twice or of more than QUANTRUN_MAX_COMPARE_RUNS.",
     403: "Refused: run creation is switched off on this server (RUN_CREATION_DISABLED), or a "
     "cross-site browser request (CSRF_REJECTED).",
     404: "The run, artifact or job does not exist (RUN_NOT_FOUND, JOB_NOT_FOUND).",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 
 from quantrun.web.views import Context, runs_index
+from quantrun.web.views_compare import compare_view
 
 
 def context(request: Request) -> Context:
@@ -35,3 +36,24 @@ def runs_listing(
         page=page,
         size=size,
     )
+
+
+def comparison(
+    request: Request,
+    runs: Annotated[
+        list[str] | None,
+        Query(
+            description="The runs to compare: run ids or unique prefixes of 8+ hex characters, "
+            "comma-separated (or the parameter repeated); the first is the reference."
+        ),
+    ] = None,
+    fields: Annotated[
+        str,
+        Query(
+            pattern="^(differing|all)$",
+            description="Which input fields to list: those that differ, or all.",
+        ),
+    ] = "differing",
+) -> dict[str, Any]:
+    """The comparison view model for the query parameters of /compare and /api/v1/compare."""
+    return compare_view(context(request), runs, fields)

@@ -22,7 +22,7 @@ from quantrun.runs.request import RunCreateRequest
 from quantrun.web.forms import form_data, form_fields
 from quantrun.web.hints import for_web
 from quantrun.web.problems import problem_responses
-from quantrun.web.queries import context, runs_listing
+from quantrun.web.queries import comparison, context, runs_listing
 from quantrun.web.views import decisions_page, job_detail
 
 # Every request can be malformed (400, also request validation), too large (413) or hit a bug
@@ -109,6 +109,15 @@ def get_decisions(
     action: str | None = None,
 ) -> dict[str, Any]:
     return decisions_page(_ctx(request), run_id, page=page, size=size, action=action)
+
+
+@router.get(
+    "/compare",
+    summary="Compare runs: the inputs that differ, metrics with deltas, where decisions part",
+    responses=problem_responses(404, 409),
+)
+def get_compare(view: Annotated[dict[str, Any], Depends(comparison)]) -> dict[str, Any]:
+    return view
 
 
 @router.get("/strategies", summary="Registered strategies with their parameters")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from quantrun.runs.builder import BUILD_STAGES
-from quantrun.web.queries import context, runs_listing
+from quantrun.web.queries import comparison, context, runs_listing
 from quantrun.web.responses import templates
 from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
 
@@ -171,6 +171,13 @@ def runs_page(
     request: Request, listing: Annotated[dict[str, Any], Depends(runs_listing)]
 ) -> Response:
     return render(request, "runs.html", listing)
+
+
+@router.get("/compare")
+def compare_page(
+    request: Request, view: Annotated[dict[str, Any], Depends(comparison)]
+) -> Response:
+    return render(request, "compare.html", view)
 
 
 @router.get("/runs/new")

@@ -182,6 +182,7 @@ def runs_index(
         "statuses": list(RUN_STATUSES),
         "strategies": [s.id for s in list_strategies()],
         "creation": creation_state(ctx),
+        "compare_limit": ctx.settings.max_compare_runs,
     }
 
 

@@ -175,12 +175,70 @@
     });
   }
 
+  /* Charts (plotly.js, served locally): one look and one shared time axis on every page. */
+
+  var FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", size: 12, color: "#1d2330" };
+
+  function baseLayout(extra) {
+    var layout = {
+      font: FONT,
+      margin: { l: 80, r: 20, t: 28, b: 36 },
+      paper_bgcolor: "#ffffff",
+      plot_bgcolor: "#ffffff",
+      hovermode: "x",
+      showlegend: true,
+      legend: { orientation: "h", x: 0, y: 1.12, font: { size: 11 } },
+      xaxis: { type: "date", gridcolor: "#eef0f4", linecolor: "#c4cad4", rangeslider: { visible: false } },
+      yaxis: { gridcolor: "#eef0f4", linecolor: "#c4cad4", zeroline: false, automargin: false },
+    };
+    Object.keys(extra || {}).forEach(function (key) {
+      if (typeof extra[key] === "object" && layout[key] && !Array.isArray(extra[key])) {
+        layout[key] = Object.assign({}, layout[key], extra[key]);
+      } else {
+        layout[key] = extra[key];
+      }
+    });
+    return layout;
+  }
+
+  var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+  /* Zooming or panning one chart moves the others: one shared time axis. */
+  function linkXAxes(divs, home) {
+    var syncing = false;
+    divs.forEach(function (source) {
+      source.on("plotly_relayout", function (change) {
+        if (syncing) return;
+        var update = null;
+        var targets = divs.filter(function (div) { return div !== source; });
+        if (change["xaxis.autorange"]) {
+          // A reset (double click) returns every chart, this one included, to the full range.
+          update = home ? { "xaxis.range": home.slice() } : { "xaxis.autorange": true };
+          targets = divs;
+        }
+        if (change["xaxis.range[0]"] !== undefined) {
+          update = { "xaxis.range": [change["xaxis.range[0]"], change["xaxis.range[1]"]] };
+        } else if (change["xaxis.range"]) {
+          update = { "xaxis.range": change["xaxis.range"] };
+        }
+        if (!update) return;
+        syncing = true;
+        var pending = targets.map(function (div) { return window.Plotly.relayout(div, update); });
+        Promise.all(pending).then(
+          function () { syncing = false; },
+          function () { syncing = false; }
+        );
+      });
+    });
+  }
+
   window.quantrun = {
     el: el,
     fmt: { number: number, percent: percent, count: count, compact: compact, ts: ts, bytes: bytes },
     request: request,
     errorBox: errorBox,
     readJSON: readJSON,
+    charts: { layout: baseLayout, config: CONFIG, linkXAxes: linkXAxes },
   };
 
   bindRetry(document);

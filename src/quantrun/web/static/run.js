@@ -16,33 +16,12 @@
   var EXIT_FALLBACK = "#ff7f0e";
   var UP = "#16a34a";
   var DOWN = "#dc2626";
-  var FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", size: 12, color: "#1d2330" };
 
   /* Charts ------------------------------------------------------------------------------- */
 
-  function baseLayout(extra) {
-    var layout = {
-      font: FONT,
-      margin: { l: 80, r: 20, t: 28, b: 36 },
-      paper_bgcolor: "#ffffff",
-      plot_bgcolor: "#ffffff",
-      hovermode: "x",
-      showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.12, font: { size: 11 } },
-      xaxis: { type: "date", gridcolor: "#eef0f4", linecolor: "#c4cad4", rangeslider: { visible: false } },
-      yaxis: { gridcolor: "#eef0f4", linecolor: "#c4cad4", zeroline: false, automargin: false },
-    };
-    Object.keys(extra || {}).forEach(function (key) {
-      if (typeof extra[key] === "object" && layout[key] && !Array.isArray(extra[key])) {
-        layout[key] = Object.assign({}, layout[key], extra[key]);
-      } else {
-        layout[key] = extra[key];
-      }
-    });
-    return layout;
-  }
-
-  var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  var baseLayout = qr.charts.layout;
+  var CONFIG = qr.charts.config;
+  var linkXAxes = qr.charts.linkXAxes;
 
   function priceTraces(chart) {
     var bars = chart.bars;
@@ -151,35 +130,6 @@
     });
   }
 
-  /* Zooming or panning one chart moves the others: one shared time axis. */
-  function linkXAxes(divs, home) {
-    var syncing = false;
-    divs.forEach(function (source) {
-      source.on("plotly_relayout", function (change) {
-        if (syncing) return;
-        var update = null;
-        var targets = divs.filter(function (div) { return div !== source; });
-        if (change["xaxis.autorange"]) {
-          // A reset (double click) returns every chart, this one included, to the full range.
-          update = home ? { "xaxis.range": home.slice() } : { "xaxis.autorange": true };
-          targets = divs;
-        }
-        if (change["xaxis.range[0]"] !== undefined) {
-          update = { "xaxis.range": [change["xaxis.range[0]"], change["xaxis.range[1]"]] };
-        } else if (change["xaxis.range"]) {
-          update = { "xaxis.range": change["xaxis.range"] };
-        }
-        if (!update) return;
-        syncing = true;
-        var pending = targets.map(function (div) { return window.Plotly.relayout(div, update); });
-        Promise.all(pending).then(
-          function () { syncing = false; },
-          function () { syncing = false; }
-        );
-      });
-    });
-  }
-
   /* Decision records ----------------------------------------------------------------------- */
 
   function decisions() {
@@ -194,7 +144,10 @@
     var next = document.getElementById("decisions-next");
     var info = document.getElementById("decisions-page-info");
     var errorLine = document.getElementById("decisions-error");
-    var state = { page: 1, pages: 1 };
+    var query = new URLSearchParams(window.location.search);
+    var linkedPage = parseInt(query.get("decisions_page") || "", 10);
+    var linkedSeq = query.get("decision");
+    var state = { page: linkedPage > 0 ? linkedPage : 1, pages: 1 };
     var seq = 0;
 
     function indicators(obj) {
@@ -246,7 +199,13 @@
         if (!page.items.length) {
           body.appendChild(el("tr", { className: "placeholder" }, [el("td", { colspan: 11, className: "muted", text: "No decision records" + (page.action ? " with action " + page.action : "") + "." })]));
         } else {
-          page.items.forEach(function (d) { body.appendChild(row(d)); });
+          page.items.forEach(function (d) {
+            var tr = row(d);
+            if (linkedSeq !== null && String(d.seq) === linkedSeq) tr.classList.add("linked");
+            body.appendChild(tr);
+          });
+          var linked = body.querySelector("tr.linked");
+          if (linked) linked.scrollIntoView({ block: "center" });
         }
         info.textContent = "Page " + page.page + " of " + page.pages + " \u00b7 " + fmt.count(page.total) + " record" + (page.total === 1 ? "" : "s");
         table.setAttribute("data-page", page.page);
