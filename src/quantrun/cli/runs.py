@@ -51,13 +51,17 @@ def strategies_list(as_json: bool) -> None:
         _emit_json({"strategies": [row.to_dict() for row in rows]})
         return
     for row in rows:
-        click.echo(f"{row.id} (v{row.version}): {row.description}")
+        older = [v for v in row.versions if v != row.version]
+        also = f"; also runs v{', v'.join(older)}" if older else ""
+        click.echo(f"{row.id} (v{row.version}{also}): {row.description}")
         for p in row.params:
             bounds = ""
             if p["minimum"] is not None or p["maximum"] is not None:
                 low = "(" if p.get("exclusive_minimum") else "["
                 high = ")" if p.get("exclusive_maximum") else "]"
                 bounds = f"{low}{p['minimum']}, {p['maximum']}{high}"
+            elif p.get("choices"):
+                bounds = "one of " + ", ".join(str(c) for c in p["choices"])
             click.echo(f"    {p['name']:<8} {p['type']:<8} default {p['default']!s:<6} {bounds}")
             if p["description"]:
                 click.echo(f"             {p['description']}")

@@ -18,6 +18,8 @@ class StrategyInfo:
     version: str
     description: str
     params: list[dict[str, Any]]
+    #: Every registered version, oldest first (the older ones stay runnable).
+    versions: list[str]
     described: dict[str, Any]
 
     @classmethod
@@ -27,6 +29,7 @@ class StrategyInfo:
             version=described["version"],
             description=described["description"],
             params=described["params"],
+            versions=list(described.get("versions") or [described["version"]]),
             described=described,
         )
 
