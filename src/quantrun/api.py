@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
     import polars as pl
 
+    from quantrun.data.fetch import FetchResult
     from quantrun.data.ingest import IngestResult, Inspection, QualitySummary, Refusal
+    from quantrun.data.provider import FetchProgress, FetchRequest
     from quantrun.data.request import IngestRequest
     from quantrun.data.store import DatasetInfo
     from quantrun.runs.builder import Progress, RunResult
@@ -82,6 +84,7 @@ __all__ = [
     "compare_runs",
     "create_run",
     "export_runs_csv",
+    "fetch_dataset",
     "ingest_file",
     "inspect_file",
     "killswitch_status",
@@ -168,6 +171,35 @@ def list_datasets(settings: Settings | None = None) -> list[DatasetInfo]:
     from quantrun.data.store import DatasetStore
 
     return DatasetStore(_settings(settings).runs_root).list()
+
+
+def fetch_dataset(
+    request: FetchRequest | str,
+    settings: Settings | None = None,
+    *,
+    progress: FetchProgress | None = None,
+    **fields: Any,
+) -> FetchResult:
+    """Download a provider's public archives (or find them cached under RUNS_ROOT), verify
+    each against its published checksum and store them as one dataset. ``request``: a ready
+    request (:class:`~quantrun.data.binance.BinanceFetchRequest`), or the provider's name with
+    the request's fields as keywords::
+
+        result = fetch_dataset("binance", settings, market="um", symbol="BTCUSDT",
+                               from_period="2024-01", to_period="2024-03")
+        result.dataset_id, result.downloaded
+
+    A Ctrl-C (KeyboardInterrupt) propagates after the partial download is removed."""
+    from quantrun.data.fetch import fetch
+    from quantrun.data.provider import provider_class, provider_name_of
+
+    if isinstance(request, str):
+        name = request
+        ready = validated(provider_class(name).request_model, fields)
+    else:
+        name = provider_name_of(request)
+        ready = request if not fields else validated(type(request), request.model_dump() | fields)
+    return fetch(name, ready, _settings(settings), progress=progress)
 
 
 def load_dataset(dataset_id: str, settings: Settings | None = None) -> pl.DataFrame:

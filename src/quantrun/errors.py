@@ -92,8 +92,16 @@ class ErrorCode(enum.StrEnum):
     # web hardening
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     CSRF_REJECTED = "CSRF_REJECTED"
+    # providers: public archives fetched over the network
+    FETCH_UNREACHABLE = "FETCH_UNREACHABLE"
+    FETCH_NOT_FOUND = "FETCH_NOT_FOUND"
+    FETCH_CHECKSUM_MISMATCH = "FETCH_CHECKSUM_MISMATCH"
+    FETCH_TRUNCATED = "FETCH_TRUNCATED"
+    FETCH_ARCHIVE_INVALID = "FETCH_ARCHIVE_INVALID"
+    FETCH_INTERRUPTED = "FETCH_INTERRUPTED"
     # storage / lookups
     DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
+    DATASET_CORRUPT = "DATASET_CORRUPT"
     STORAGE_FAILED = "STORAGE_FAILED"
     INTERNAL = "INTERNAL"
 
@@ -576,11 +584,69 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "page on another origin cannot.",
         ),
         _spec(
+            E.FETCH_UNREACHABLE,
+            _X,
+            502,
+            "Archive host unreachable",
+            "Check the network and the host's address (QUANTRUN_BINANCE_BASE_URL); a slow link "
+            "may need a larger QUANTRUN_FETCH_TIMEOUT_SECONDS. Archives verified so far are "
+            "cached: the same command again fetches only the rest.",
+        ),
+        _spec(
+            E.FETCH_NOT_FOUND,
+            _N,
+            404,
+            "Archive not published",
+            "Check the symbol, market and interval, and that the period is over: a month's "
+            "archive appears early in the next month, a day's on the next day (--daily for "
+            "the days of the current month).",
+        ),
+        _spec(
+            E.FETCH_CHECKSUM_MISMATCH,
+            _I,
+            502,
+            "Archive does not match its published checksum",
+            "Nothing was kept. Run the command again; if it fails the same way, the host's "
+            "archive or its .CHECKSUM file is damaged: report it to the provider.",
+        ),
+        _spec(
+            E.FETCH_TRUNCATED,
+            _X,
+            502,
+            "Download cut short",
+            "The connection ended before the whole archive arrived, on every attempt; nothing "
+            "partial was kept. Run the command again later, or raise QUANTRUN_FETCH_RETRIES.",
+        ),
+        _spec(
+            E.FETCH_ARCHIVE_INVALID,
+            _I,
+            502,
+            "Archive does not hold the expected file",
+            "The archive is not a zip holding exactly the one CSV file its name promises; "
+            "nothing was kept. Report it to the provider.",
+        ),
+        _spec(
+            E.FETCH_INTERRUPTED,
+            _X,
+            500,
+            "Fetch interrupted",
+            "Partial downloads were removed and the archives verified before the interruption "
+            "are cached: the same command again fetches only the rest.",
+        ),
+        _spec(
             E.DATASET_NOT_FOUND,
             _N,
             404,
             "Dataset not found",
             "List stored datasets with `quantrun data list`, or ingest the file first.",
+        ),
+        _spec(
+            E.DATASET_CORRUPT,
+            _I,
+            409,
+            "Stored dataset does not verify",
+            "A file of the dataset changed after it was stored. Remove its folder under "
+            "RUNS_ROOT/datasets, then ingest or fetch the data again.",
         ),
         _spec(
             E.STORAGE_FAILED,

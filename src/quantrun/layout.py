@@ -60,6 +60,12 @@ class Layout:
         return self.root / "quarantine"
 
     @property
+    def cache(self) -> Path:
+        """Verified provider archives (one folder per provider, the host's layout inside),
+        kept so a second fetch downloads nothing."""
+        return self.root / "cache"
+
+    @property
     def build_slots(self) -> Path:
         """One lock file per concurrent-build slot."""
         return self.control / "build-slots"
@@ -97,6 +103,10 @@ class Layout:
 
     def dataset(self, dataset_id: str) -> Path:
         return self.datasets / dataset_id
+
+    def provider_cache(self, provider: str) -> Path:
+        """One provider's verified archives (``cache/binance/data/...``)."""
+        return self.cache / provider
 
     def upload(self, sha256: str) -> Path:
         return self.uploads / f"{sha256}.csv"

@@ -99,6 +99,32 @@ class Settings(BaseModel):
         description="Below this much free space on RUNS_ROOT's disk, new runs and uploads are "
         "refused (LIMIT_DISK_FULL) and /health/ready answers 503 (default 256 MiB).",
     )
+    binance_base_url: str = Field(
+        default="https://data.binance.vision",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Base URL of Binance's public data archive, read by `quantrun data fetch "
+        "binance` (a mirror, or a local server in tests).",
+    )
+    fetch_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a fetch waits for an archive host to connect or to send more bytes "
+        "before the attempt counts as failed.",
+    )
+    fetch_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Times a fetch retries a transient failure (timeout, refused or dropped "
+        "connection, HTTP 5xx or 429) before giving up.",
+    )
+    fetch_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Wait before a fetch's first retry, doubled for each next one.",
+    )
     log_level: str = Field(
         default="warning",
         pattern="^(debug|info|warning|error)$",

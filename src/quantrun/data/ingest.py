@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,13 @@ import polars as pl
 from quantrun.data.quality import build_report
 from quantrun.data.request import IngestRequest
 from quantrun.data.source import CsvSource, SourceFile
-from quantrun.data.store import DatasetStore, content_hash, dataset_id_for, parquet_bytes
+from quantrun.data.store import (
+    SOURCE_FIELDS,
+    DatasetStore,
+    content_hash,
+    dataset_id_for,
+    parquet_bytes,
+)
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.timestamps import TimestampKind
 from quantrun.data.validation import Validated, validate
@@ -61,6 +68,26 @@ class Inspection:
             "quality": self.quality,
             "error": err.to_dict() if err else None,
         }
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where fetched input files came from, recorded in ``dataset.json`` when the fetch
+    stores the dataset: ``origin`` (the provider and its request) and, per input path, what
+    to add to its source record (the archive's ``url``, ``archive_sha256``, ...)."""
+
+    origin: dict[str, Any]
+    sources: list[dict[str, Any]]
+
+
+def source_records(
+    sources: Sequence[SourceFile], provenance: Provenance | None = None
+) -> list[dict[str, Any]]:
+    """What ``dataset.json`` records of each input file: never its local path."""
+    records = [{key: s.to_dict()[key] for key in SOURCE_FIELDS} for s in sources]
+    if provenance is not None:
+        records = [r | p for r, p in zip(records, provenance.sources, strict=True)]
+    return records
 
 
 @dataclass(frozen=True)
@@ -199,8 +226,12 @@ def inspect(request: IngestRequest, settings: Settings) -> Inspection:
     return inspection
 
 
-def ingest(request: IngestRequest, settings: Settings) -> IngestResult:
-    """Validate and store the dataset; raise the first failing check's error otherwise."""
+def ingest(
+    request: IngestRequest, settings: Settings, *, provenance: Provenance | None = None
+) -> IngestResult:
+    """Validate and store the dataset; raise the first failing check's error otherwise.
+    ``provenance``: where fetched files came from (``data/fetch.py``), recorded with a
+    dataset this stores; it never changes the dataset id."""
     inspection, tf = _validated(request, settings)
     failure = inspection.error
     if failure is not None:
@@ -229,7 +260,10 @@ def ingest(request: IngestRequest, settings: Settings) -> IngestResult:
         "rows": bars.height,
         "first_bar": inspection.quality["first_bar"],
         "last_bar": inspection.quality["last_bar"],
+        "sources": source_records(inspection.sources, provenance),
     }
+    if provenance is not None:
+        meta["origin"] = provenance.origin
     stored = store.publish(inspection.dataset_id, bars, inspection.quality, meta, encoded)
     log.info(
         "ingest.stored",

@@ -5,7 +5,9 @@ Layout::
     RUNS_ROOT/datasets/<dataset_id>/
         bars.parquet        ts timestamp[us, UTC], open high low close volume float64; zstd
         data_quality.json   the quality report (canonical JSON)
-        dataset.json        descriptor, content hash, row count, file hashes (written last)
+        dataset.json        descriptor, content hash, row count, file hashes, the input
+                            files it was first stored from (and, fetched, their archives'
+                            URLs and sha256s) (written last)
 
 ``dataset_id`` is the sha256 of the canonical JSON of the bars' content hash and the dataset
 descriptor (symbol, base timeframe, assumed zone, repairs). A folder is built in
@@ -17,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,10 @@ DATASET_SCHEMA_VERSION = 1
 BARS_FILE = "bars.parquet"
 QUALITY_FILE = "data_quality.json"
 META_FILE = "dataset.json"
+#: What ``dataset.json`` records of each input file (a fetched one adds its archive's
+#: ``provider``, ``url``, ``archive``, ``archive_sha256`` and ``archive_bytes``).
+SOURCE_FIELDS = ("name", "bytes", "sha256", "format", "has_header", "rows")
+_HEX_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 def content_hash(bars: pl.DataFrame) -> str:
@@ -83,7 +90,10 @@ class StoredDataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A stored dataset as listed."""
+    """A stored dataset as listed. ``sources`` and ``origin`` are what ``dataset.json``
+    records of where the bars came from (absent from datasets stored before they were
+    recorded): each input file, with its archive's URL and sha256 when it was fetched, and the
+    provider and request of a fetch."""
 
     dataset_id: str
     symbol: str | None
@@ -91,6 +101,8 @@ class DatasetInfo:
     rows: int
     first_bar: str
     last_bar: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    origin: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +112,49 @@ class DatasetInfo:
             "rows": self.rows,
             "first_bar": self.first_bar,
             "last_bar": self.last_bar,
+            "sources": self.sources,
+            "origin": self.origin,
         }
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A stored dataset, verified, with everything a run records of it: its bars (``ts`` as
+    Int64 epoch µs), its quality report (and the report file's bytes, which a run copies) and
+    its recorded sources."""
+
+    dataset_id: str
+    content_sha256: str
+    descriptor: dict[str, Any]
+    bars: pl.DataFrame
+    quality: dict[str, Any]
+    quality_bytes: bytes
+    sources: list[dict[str, Any]]
+    origin: dict[str, Any] | None
+
+    @property
+    def symbol(self) -> str | None:
+        symbol: str | None = self.descriptor["symbol"]
+        return symbol
+
+    @property
+    def timeframe(self) -> str:
+        timeframe: str = self.descriptor["timeframe"]
+        return timeframe
+
+    def manifest_sources(self) -> list[dict[str, Any]]:
+        """The sources as a run manifest lists them (``dataset.sources``): ``path`` is the
+        archive's URL for a fetched file and the file's name otherwise (``dataset.json`` keeps
+        no local path); a fetched file adds ``url`` and ``archive_sha256``."""
+        out = []
+        for source in self.sources:
+            listed = {key: source[key] for key in SOURCE_FIELDS}
+            listed["path"] = source.get("url") or source["name"]
+            if "url" in source:
+                listed["url"] = source["url"]
+                listed["archive_sha256"] = source["archive_sha256"]
+            out.append(listed)
+        return out
 
 
 class DatasetStore:
@@ -178,6 +232,67 @@ class DatasetStore:
             raise error(ErrorCode.DATASET_NOT_FOUND, f"no dataset {dataset_id!r}") from None
         return meta
 
+    def resolve(self, dataset_id: str) -> str:
+        """The full id of a stored dataset from its id or a unique prefix of at least 8 hex
+        characters; DATASET_NOT_FOUND otherwise (never a path outside the store)."""
+        wanted = dataset_id.strip().lower()
+        if not _HEX_PREFIX.match(wanted):
+            raise error(
+                ErrorCode.DATASET_NOT_FOUND,
+                f"{dataset_id[:70]!r} is not a dataset id (8 to 64 hexadecimal characters)",
+            )
+        if len(wanted) == 64 and self.exists(wanted):
+            return wanted
+        found = (
+            [p.name for p in self.root.iterdir() if p.name.startswith(wanted)]
+            if self.root.is_dir()
+            else []
+        )
+        found = [name for name in found if self.exists(name)]
+        if len(found) != 1:
+            what = "no stored dataset" if not found else f"{len(found)} stored datasets"
+            raise error(ErrorCode.DATASET_NOT_FOUND, f"{what} match {dataset_id[:70]!r}")
+        return found[0]
+
+    def load_for_run(self, dataset_id: str) -> LoadedDataset:
+        """A stored dataset by id (or unique prefix), verified: its files match the hashes
+        ``dataset.json`` records, and its bars hash to its content hash and id
+        (DATASET_CORRUPT otherwise). What ``runs create --dataset`` builds from."""
+        full = self.resolve(dataset_id)
+        meta = self.read_meta(full)
+        folder = self.path_of(full)
+        blobs: dict[str, bytes] = {}
+        for name in (BARS_FILE, QUALITY_FILE):
+            try:
+                data = (folder / name).read_bytes()
+                recorded = meta["files"][name]["sha256"]
+            except (OSError, KeyError, TypeError):
+                raise _corrupt(full, f"{name} is missing or unrecorded") from None
+            if sha256_hex(data) != recorded:
+                raise _corrupt(full, f"{name} differs from the hash dataset.json records")
+            blobs[name] = data
+        bars = pl.read_parquet(io.BytesIO(blobs[BARS_FILE])).with_columns(
+            pl.col("ts").dt.epoch("us")
+        )
+        content = content_hash(bars)
+        descriptor = meta.get("descriptor")
+        if (
+            content != meta.get("content_sha256")
+            or not isinstance(descriptor, dict)
+            or dataset_id_for(content, descriptor) != full
+        ):
+            raise _corrupt(full, "its bars or descriptor no longer hash to its id")
+        return LoadedDataset(
+            dataset_id=full,
+            content_sha256=content,
+            descriptor=descriptor,
+            bars=bars,
+            quality=json.loads(blobs[QUALITY_FILE]),
+            quality_bytes=blobs[QUALITY_FILE],
+            sources=list(meta.get("sources", [])),
+            origin=meta.get("origin"),
+        )
+
     def list(self) -> list[DatasetInfo]:
         """Summaries of every complete dataset folder (a folder without dataset.json is skipped),
         oldest data first."""
@@ -195,6 +310,8 @@ class DatasetStore:
                         rows=meta["rows"],
                         first_bar=meta["first_bar"],
                         last_bar=meta["last_bar"],
+                        sources=list(meta.get("sources", [])),
+                        origin=meta.get("origin"),
                     )
                 )
             except (OSError, ValueError, KeyError, TypeError):
@@ -216,4 +333,14 @@ class DatasetStore:
         return frame.with_columns(pl.col("ts").dt.epoch("us"))
 
 
-__all__ = ["DatasetStore", "StoredDataset", "content_hash", "dataset_id_for"]
+def _corrupt(dataset_id: str, why: str) -> Exception:
+    return error(ErrorCode.DATASET_CORRUPT, f"dataset {dataset_id[:16]}: {why}")
+
+
+__all__ = [
+    "DatasetStore",
+    "LoadedDataset",
+    "StoredDataset",
+    "content_hash",
+    "dataset_id_for",
+]
