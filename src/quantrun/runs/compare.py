@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
@@ -436,19 +435,20 @@ class Comparison:
         }
 
     def curves(self, max_points: int, per_run_max: int | None = None) -> list[Curve]:
-        """Each run's normalised equity and drawdown for an overlay chart: about
-        ``max_points`` points in all and at most ``per_run_max`` a run (each chunk's minimum
-        and maximum kept, as on the run page)."""
-        per_run = max(100, max_points // max(1, len(self.views)))
+        """Each run's normalised equity and drawdown for an overlay chart: at most
+        ``max_points`` points in all and ``per_run_max`` a run, at the bars that keep each
+        chunk's lowest and highest equity (:func:`~quantrun.runs.artifacts.decimate`, as on
+        the run page)."""
+        per_run = max_points // max(1, len(self.views))
         if per_run_max is not None:
             per_run = min(per_run, per_run_max)
+        per_run = max(100, per_run - 2)  # decimate() may add the first and the last point
         out = []
         for run, view in zip(self.runs, self.views, strict=True):
             series = view.series()
             equity = series["equity"].to_numpy()
-            drawdown = series["drawdown"].to_numpy()
             start = float(equity[0]) if equity.size and equity[0] else 1.0
-            keep = np.union1d(decimate(equity, per_run // 2), decimate(drawdown, per_run // 2))
+            keep = decimate(equity, per_run)
             picked = series[keep]
             out.append(
                 Curve(

@@ -16,9 +16,9 @@ from quantrun.api import compare_runs
 from quantrun.runs.compare import split_refs
 from quantrun.web.views import CHART_MAX_BARS, Context
 
-#: Curve points drawn in all, whatever the number of runs, and at most the run page's
-#: CHART_MAX_BARS a run (each run's equity and drawdown keep their chunks' minima and maxima,
-#: as on the run page), so the page stays responsive at QUANTRUN_MAX_COMPARE_RUNS runs.
+#: Curve points drawn in all (a curve), whatever the number of runs, and at most the run
+#: page's CHART_MAX_BARS a run (the bars that keep each chunk's lowest and highest equity, as on
+#: the run page), so the page stays responsive at QUANTRUN_MAX_COMPARE_RUNS runs.
 CURVE_POINTS = 20_000
 #: The run page's decision table opens with this many rows per page (run.html).
 DECISIONS_PAGE_SIZE = 50
