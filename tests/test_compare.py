@@ -369,3 +369,28 @@ def test_api_and_page_share_one_view(settings: Settings, runs: dict[str, str]) -
         differing = client.get(f"/api/v1/compare?runs={a},{runs['hourly']}").json()
         assert differing["divergence"][0]["comparable"] is False
         assert "timeframes" in differing["divergence"][0]["reason"]
+
+
+def test_runs_without_a_decision_are_identical_in_their_decisions(
+    settings: Settings, demo_csv: Path
+) -> None:
+    """Daily bars too few for a 200-day average: neither run records anything."""
+    made = [
+        create_run(
+            str(demo_csv),
+            settings,
+            **(SMA | {"timeframe": "1d", "params": {"fast": f, "slow": 200}}),
+        ).run_id
+        for f in (50, 60)
+    ]
+    assert all(_records(settings, run_id) == {} for run_id in made)
+    comparison = compare_runs(made, settings)
+    found = comparison.divergences[0].decisions
+    assert found is not None and found.first is None
+    assert (found.bars_compared, found.bars_differing, found.trades.shared) == (6, 0, 0)
+    assert [f.path for f in comparison.differing_fields] == ["strategy.params.fast"]
+    assert all(a.identical for a in comparison.artifacts)
+    text = CliRunner().invoke(
+        main, ["runs", "compare", *made, "--runs-root", str(settings.runs_root)]
+    )
+    assert "identical            every decision record of the 6 bars" in text.output

@@ -72,28 +72,18 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _metric(value: Any, unit: str) -> str:
+def _metric(value: Any, unit: str, *, delta: bool = False) -> str:
+    """A metric value by its unit; a ``delta`` is signed, fractions in percentage points."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return DASH
+    sign = "+" if delta else ""
     if unit == "fraction":
-        return f"{value:.2%}"
+        return f"{value * 100:{sign}.2f} pp" if delta else f"{value:.2%}"
     if unit == "count":
-        return f"{value:,.0f}"
+        return f"{value:{sign},.0f}"
     if unit in ("currency", "days"):
-        return f"{value:,.2f}"
-    return f"{value:.4g}"
-
-
-def _delta(value: Any, unit: str) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return DASH
-    if unit == "fraction":
-        return f"{value * 100:+.2f} pp"
-    if unit == "count":
-        return f"{value:+,.0f}"
-    if unit in ("currency", "days"):
-        return f"{value:+,.2f}"
-    return f"{value:+.4g}"
+        return f"{value:{sign},.2f}"
+    return f"{value:{sign}.4g}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> None:
@@ -151,7 +141,7 @@ def _print_metrics(comparison: Comparison) -> None:
     header = ["metric", "unit", *(r.label for r in runs_), *(f"Δ {r.label}" for r in runs_[1:])]
     rows = [
         [m.id, m.unit, *(_metric(v, m.unit) for v in m.values)]
-        + [_delta(d, m.unit) for d in m.deltas[1:]]
+        + [_metric(d, m.unit, delta=True) for d in m.deltas[1:]]
         for m in comparison.metrics
     ]
     _table(header, rows, right=2)

@@ -18,20 +18,12 @@ from typing import Any
 
 import polars as pl
 
+from quantrun.engine.records import RECORD_COLUMNS
 from quantrun.runs.reader import RunView
 
-#: The record fields that say what the engine decided; a bar differs when any of them does.
-DECIDED = (
-    "action",
-    "reason",
-    "price",
-    "quantity",
-    "position_before",
-    "position_after",
-    "equity_before",
-    "equity_after",
-    "commission",
-)
+#: The record fields that say what the engine decided (every column of a decision record but
+#: its place and the indicators it read); a bar differs when any of them does.
+DECIDED = tuple(c for c in RECORD_COLUMNS if c not in ("seq", "bar", "ts", "indicators"))
 _TEXT = ("ts", "action", "reason")
 _SCHEMA: dict[str, pl.DataType] = {
     "seq": pl.Int64(),
