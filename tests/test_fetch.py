@@ -710,3 +710,33 @@ def test_an_archive_that_zips_a_bomb_is_refused_before_unzipping(
 
 def test_zip_bytes_are_deterministic() -> None:
     assert zip_bytes({"a.csv": b"1"}) == zip_bytes({"a.csv": b"1"})
+
+
+def test_the_progress_bars_follow_a_fetch(
+    fetch_settings: Settings, server: ArchiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's bars (rich, on a terminal only): one for the archives, one per download,
+    removed once the archive is verified."""
+    from quantrun.cli.data import _FetchBars
+
+    with _FetchBars(enabled=False) as silent:
+        assert silent._progress is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with _FetchBars(enabled=True) as bars:
+        fetch_dataset(request(), fetch_settings, progress=bars)
+        overall = bars._progress.tasks[0]
+        assert (overall.description, overall.completed, overall.total) == ("ingesting", 3, 3)
+        assert len(bars._progress.tasks) == 1 and bars._downloads == {}
+        fetch_dataset(request(), fetch_settings, progress=bars)  # all from the cache
+        assert [t.completed for t in bars._progress.tasks] == [3, 3]
+
+
+def test_an_unwritable_cache_is_a_storage_failure(
+    fetch_settings: Settings, server: ArchiveServer
+) -> None:
+    cache = fetch_settings.layout.provider_cache("binance")
+    cache.parent.mkdir(parents=True)
+    cache.write_text("not a folder")
+    failure = expect(ErrorCode.STORAGE_FAILED, lambda: fetch_dataset(request(), fetch_settings))
+    assert failure.detail.startswith("could not write a fetched archive under RUNS_ROOT")
+    assert str(fetch_settings.runs_root) not in failure.detail

@@ -195,9 +195,22 @@ def fetch(
             report.cached(archive)
             fetched.append(hit)
             continue
-        fetched.append(_download(provider, archive, cache, transport, settings, report))
+        try:
+            fetched.append(_download(provider, archive, cache, transport, settings, report))
+        except OSError as exc:  # writing staging or the cache (the network's are caught inside)
+            raise _storage_failed(exc) from None
     report.ingesting()
-    return _ingest(provider, request, fetched, settings)
+    try:
+        return _ingest(provider, request, fetched, settings)
+    except OSError as exc:
+        raise _storage_failed(exc) from None
+
+
+def _storage_failed(exc: OSError) -> QuantrunError:
+    return error(
+        ErrorCode.STORAGE_FAILED,
+        f"could not write a fetched archive under RUNS_ROOT: {exc.strerror or type(exc).__name__}",
+    )
 
 
 def _download(
