@@ -329,6 +329,17 @@ def test_api_and_page_share_one_view(settings: Settings, runs: dict[str, str]) -
         assert view == twin
         # The core's comparison, with links, colours and curves added for the page.
         assert view["fields"] == core["fields"]
+        assert [(r["path"], r["values"]) for r in view["fields"]["rows"]] == [
+            ("strategy.params.fast", [10, 12])
+        ]
+        differing_bars = sorted(
+            ts
+            for records in [(_records(settings, a), _records(settings, b))]
+            for ts in records[0].keys() | records[1].keys()
+            if records[0].get(ts) != records[1].get(ts)
+        )
+        assert view["divergence"][0]["first"]["ts"] == differing_bars[0]
+        assert view["divergence"][0]["bars_differing"] == len(differing_bars)
         assert view["metrics"] == core["metrics"]
         first = view["divergence"][0]["first"]
         assert first["ts"] == core["divergence"][0]["first"]["ts"]
