@@ -262,14 +262,21 @@ class DatasetStore:
         meta = self.read_meta(full)
         folder = self.path_of(full)
         blobs: dict[str, bytes] = {}
+        # Datasets stored before file hashes were recorded have none: their bars are still
+        # checked against the content hash and the id below.
+        recorded_files = meta.get("files")
         for name in (BARS_FILE, QUALITY_FILE):
             try:
                 data = (folder / name).read_bytes()
-                recorded = meta["files"][name]["sha256"]
-            except (OSError, KeyError, TypeError):
-                raise _corrupt(full, f"{name} is missing or unrecorded") from None
-            if sha256_hex(data) != recorded:
-                raise _corrupt(full, f"{name} differs from the hash dataset.json records")
+            except OSError:
+                raise _corrupt(full, f"{name} is missing") from None
+            if recorded_files is not None:
+                try:
+                    recorded = recorded_files[name]["sha256"]
+                except (KeyError, TypeError):
+                    raise _corrupt(full, f"{name} is unrecorded") from None
+                if sha256_hex(data) != recorded:
+                    raise _corrupt(full, f"{name} differs from the hash dataset.json records")
             blobs[name] = data
         bars = pl.read_parquet(io.BytesIO(blobs[BARS_FILE])).with_columns(
             pl.col("ts").dt.epoch("us")

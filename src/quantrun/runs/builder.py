@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from quantrun.canonical import canonical_hash, sha256_hex
-from quantrun.data.ingest import IngestResult, ingest
+from quantrun.data.ingest import ingest
 from quantrun.data.quality import iso
 from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
 from quantrun.data.store import QUALITY_FILE, DatasetStore
@@ -177,10 +177,9 @@ def _build(
     )
 
     progress("ingest")
-    ingested = ingest(request.ingest_request(), settings)
+    ingested = _dataset_input(request, resolved, settings)
     progress("resample")
-    base_bars = ingested.inspection.bars
-    assert base_bars is not None
+    base_bars = ingested.bars
     resampled = resample(base_bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
     bars, window = _window(resampled, resolved)
     identity = run_identity(resolved, ingested.dataset_id, window)
@@ -232,6 +231,56 @@ def _build(
     return RunResult(run_id, created, final, manifest)
 
 
+@dataclass(frozen=True)
+class DatasetInput:
+    """The dataset a run reads: ingested from its files, or a stored one loaded by id."""
+
+    dataset_id: str
+    content_sha256: str
+    bars: pl.DataFrame
+    quality: dict[str, Any]
+    #: The manifest's dataset.sources.
+    sources: list[dict[str, Any]]
+
+
+def _dataset_input(
+    request: RunCreateRequest, resolved: ResolvedRequest, settings: Settings
+) -> DatasetInput:
+    if request.dataset is not None:
+        loaded = DatasetStore(settings.runs_root).load_for_run(request.dataset)
+        if loaded.symbol is not None and loaded.symbol != request.symbol:
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION,
+                f"dataset {loaded.dataset_id[:12]} holds {loaded.symbol}, not {request.symbol}",
+            )
+        if loaded.timeframe != resolved.base_timeframe.name:
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION,
+                f"dataset {loaded.dataset_id[:12]} holds {loaded.timeframe} bars; "
+                f"pass --base-timeframe {loaded.timeframe}",
+            )
+        return DatasetInput(
+            loaded.dataset_id,
+            loaded.content_sha256,
+            loaded.bars,
+            loaded.quality,
+            loaded.manifest_sources(),
+        )
+    ingested = ingest(request.ingest_request(), settings)
+    assert ingested.inspection.bars is not None and ingested.inspection.content_sha256
+    labels = request.source_labels()
+    return DatasetInput(
+        ingested.dataset_id,
+        ingested.inspection.content_sha256,
+        ingested.inspection.bars,
+        ingested.quality,
+        [
+            s.to_dict() | {"path": label, "name": Path(label).name}
+            for s, label in zip(ingested.inspection.sources, labels, strict=True)
+        ],
+    )
+
+
 def _in_background(func: Callable[..., object], *args: Any) -> None:
     """Start ``func(*args)`` on a thread and never wait for it: best effort only. Its result
     and any error are dropped (the real work, done later, raises its own errors)."""
@@ -259,7 +308,7 @@ _ON_CALLER: dict[str, _Encoder] = {
 
 def _write_artifacts(
     folder: Path,
-    ingested: IngestResult,
+    ingested: DatasetInput,
     settings: Settings,
     bars: pl.DataFrame,
     sim: SimulationResult,
@@ -316,7 +365,7 @@ def _manifest(
     run_id: str,
     identity: Identity,
     resolved: ResolvedRequest,
-    ingested: IngestResult,
+    ingested: DatasetInput,
     resampled: Resampled,
     bars: pl.DataFrame,
     sim: SimulationResult,
@@ -327,25 +376,23 @@ def _manifest(
     request = resolved.request
     quality = ingested.quality
     value = {k: v["value"] for k, v in metrics.items()}
-    labels = request.source_labels()
     return Manifest.model_validate(
         {
             "schema_version": MANIFEST_SCHEMA_VERSION,
             "run_id": run_id,
-            "inputs_hash": canonical_hash([s.sha256 for s in ingested.inspection.sources]),
+            "inputs_hash": canonical_hash([s["sha256"] for s in ingested.sources]),
             "identity": identity,
-            "request": request.record(resolved.params),
+            # A stored dataset is recorded by its full id, whatever prefix was given.
+            "request": request.record(resolved.params)
+            | ({"dataset": ingested.dataset_id} if request.dataset is not None else {}),
             "dataset": {
                 "dataset_id": ingested.dataset_id,
-                "content_sha256": ingested.inspection.content_sha256,
+                "content_sha256": ingested.content_sha256,
                 "rows": quality["rows"],
                 "first_bar": quality["first_bar"],
                 "last_bar": quality["last_bar"],
                 "base_timeframe": resolved.base_timeframe.name,
-                "sources": [
-                    s.to_dict() | {"path": label, "name": Path(label).name}
-                    for s, label in zip(ingested.inspection.sources, labels, strict=True)
-                ],
+                "sources": ingested.sources,
             },
             "resampling": resampled.summary(),
             "window": identity.window,

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
 from quantrun.canonical import sha256_hex
 
@@ -79,6 +79,18 @@ class Source(_Record):
     format: str
     has_header: bool
     rows: int
+    #: A fetched file's archive (runs from a stored, fetched dataset); absent otherwise, so
+    #: older manifests keep their bytes.
+    url: str | None = None
+    archive_sha256: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_archive(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("url", "archive_sha256"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class DatasetRecord(_Record):

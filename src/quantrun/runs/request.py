@@ -97,7 +97,15 @@ class RunCreateRequest(InputOptions):
     paths: Annotated[
         list[str],
         Edge(argument=True, web=False, why="the web takes the file itself as the upload part"),
-    ] = Field(min_length=1, description="CSV file(s), concatenated in order.")
+    ] = Field(
+        default_factory=list,
+        description="CSV file(s), concatenated in order (or --dataset instead).",
+    )
+    dataset: str | None = Field(
+        default=None,
+        description="A stored dataset's id, or a unique prefix of 8+ hex characters, instead "
+        "of files (`quantrun data list` lists them; `data fetch --json` prints one).",
+    )
     labels: Annotated[
         list[str] | None,
         Edge(
@@ -179,6 +187,33 @@ class RunCreateRequest(InputOptions):
         if given == ["risk_file"]:
             return {**data, "risk": None}
         return data
+
+    @model_validator(mode="after")
+    def _files_or_dataset(self) -> RunCreateRequest:
+        """Input files or a stored dataset: exactly one. A dataset was read with its own
+        input options (recorded in it), so none may be given beside it; ``base_timeframe``
+        must name the dataset's bar length (the builder checks it)."""
+        if bool(self.paths) == (self.dataset is not None):
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION,
+                "give input file(s) or --dataset ID, not both"
+                if self.paths
+                else "no input: give CSV file(s) or --dataset ID",
+            )
+        if self.dataset is not None:
+            given = [
+                name
+                for name in InputOptions.model_fields
+                if name in self.model_fields_set
+                and getattr(self, name) != type(self).model_fields[name].get_default()
+            ]
+            if given:
+                raise error(
+                    ErrorCode.USAGE_INVALID_OPTION,
+                    f"{', '.join('--' + g.replace('_', '-') for g in given)} read files; a "
+                    "stored dataset was read with its own (they are recorded in it)",
+                )
+        return self
 
     @classmethod
     def from_record(cls, recorded: dict[str, Any]) -> RunCreateRequest:

@@ -9,11 +9,13 @@ re-runs the code that made it. Each input is found again at its recorded path or
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quantrun.layout import Layout
 from quantrun.runs.builder import create_run
 from quantrun.runs.manifest import MANIFEST_FILE
 from quantrun.runs.reader import RunView
@@ -47,6 +49,10 @@ def rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
     """The request ``view``'s manifest records, with each input found again and the strategy
     version pinned to the one that made the run."""
     manifest = view.manifest
+    if "dataset" in manifest.request:  # a run from a stored dataset: replayed on it
+        return RunCreateRequest.from_record(
+            manifest.request | {"strategy_version": manifest.identity.strategy.version}
+        )
     paths = []
     for source in manifest.dataset.sources:
         candidate = Path(source.path)
@@ -71,6 +77,13 @@ def verify(registry: Registry, run_id: str, settings: Settings, *, rerun: bool) 
     if rerun:
         request = rerun_request(view, settings)
         with tempfile.TemporaryDirectory(prefix="quantrun-rerun-") as tmp:
+            if (
+                request.dataset is not None
+            ):  # the stored dataset, as it is (load_for_run verifies it)
+                dataset_id = view.manifest.identity.dataset_id
+                shutil.copytree(
+                    settings.layout.dataset(dataset_id), Layout(Path(tmp)).dataset(dataset_id)
+                )
             again = create_run(request, settings.model_copy(update={"runs_root": Path(tmp)}))
             if again.run_id != view.run_id:
                 differences.append(f"rebuilt run id {again.run_id} differs")

@@ -140,20 +140,31 @@ def get_strategies() -> dict[str, Any]:
 @form_fields(RunCreateRequest)
 def post_run(
     request: Request,
-    file: Annotated[UploadFile, File(description="The CSV of OHLCV bars.")],
+    file: Annotated[
+        UploadFile | None,
+        File(description="The CSV of OHLCV bars (or `dataset`: a stored dataset's id)."),
+    ] = None,
     **form: Any,
 ) -> JSONResponse:
     ctx = _ctx(request)
     settings = ctx.settings
     require_creation(settings, server=True)
-    if not file.filename and file.size in (None, 0):
-        raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
-    # The upload stands in for `paths` until it is stored by content.
-    data = {"paths": ["upload.csv"], **form_data(RunCreateRequest, form)}
-    run_request = validated(RunCreateRequest, data)
-    # A bad strategy, parameter or risk level fails now, before the upload is stored or queued.
-    run_request.resolve()
-    job, _new = submit_upload(ctx.jobs, run_request, file.file, file.filename or "upload.csv")
+    fields = form_data(RunCreateRequest, form)
+    has_file = file is not None and (bool(file.filename) or file.size not in (None, 0))
+    if fields.get("dataset") is not None:
+        if has_file:
+            raise error(ErrorCode.USAGE_INVALID_OPTION, "send a file or a dataset, not both")
+        run_request = validated(RunCreateRequest, fields)
+        run_request.resolve()
+        job, _new = ctx.jobs.submit(run_request, None)
+    else:
+        if file is None or not has_file:
+            raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
+        # The upload stands in for `paths` until it is stored by content.
+        run_request = validated(RunCreateRequest, {"paths": ["upload.csv"], **fields})
+        # A bad strategy, parameter or risk level fails now, before the upload is stored.
+        run_request.resolve()
+        job, _new = submit_upload(ctx.jobs, run_request, file.file, file.filename or "upload.csv")
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()

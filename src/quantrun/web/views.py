@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from quantrun.api import list_runs, list_strategies, open_run
+from quantrun.api import list_datasets, list_runs, list_strategies, open_run
 from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
@@ -189,6 +189,7 @@ def runs_index(
 #: Request fields the new-run page lays out itself (with their own labels and widgets); every
 #: other web field of RunCreateRequest is rendered from its declaration under "Advanced".
 PAGE_FIELDS = (
+    "dataset",
     "symbol",
     "timeframe",
     "strategy",
@@ -239,6 +240,8 @@ def new_run_form(ctx: Context) -> dict[str, Any]:
         "creation": creation_state(ctx),
         "max_input_bytes": ctx.settings.max_input_bytes,
         "declared_fields": declared_fields(PAGE_FIELDS),
+        # Stored datasets (ingested or fetched) a run can use instead of an upload.
+        "datasets": [d.to_dict() for d in list_datasets(ctx.settings)],
     }
 
 

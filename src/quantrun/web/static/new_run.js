@@ -273,12 +273,14 @@
     event.preventDefault();
     showError(null);
     var file = fileInput.files && fileInput.files[0];
-    if (!file) {
-      showError({ code: "UPLOAD_MISSING", title: "No file chosen", detail: "Choose a CSV file of OHLCV bars first.", hint: "" });
+    var datasetSelect = document.getElementById("dataset");
+    var dataset = datasetSelect ? datasetSelect.value : "";
+    if (!file && !dataset) {
+      showError({ code: "UPLOAD_MISSING", title: "No file chosen", detail: "Choose a CSV file of OHLCV bars, or a stored dataset.", hint: "" });
       fileInput.focus();
       return;
     }
-    var local = clientFileProblem(file);
+    var local = dataset ? null : clientFileProblem(file);
     if (local) {
       showError(local);
       return;
@@ -294,7 +296,11 @@
       return;
     }
     var data = new FormData();
-    data.append("file", file, file.name);
+    if (dataset) {
+      data.append("dataset", dataset);
+    } else {
+      data.append("file", file, file.name);
+    }
     data.append("symbol", symbol);
     data.append("timeframe", value("timeframe"));
     data.append("strategy", strategySelect.value);
@@ -303,10 +309,15 @@
     ["commission_bps", "slippage_bps", "cash", "start", "end", "timezone"].forEach(function (name) {
       if (value(name) !== "") data.append(name, value(name));
     });
-    data.append("base_timeframe", value("base_timeframe") || "1m");
-    data.append("format", value("format") || "auto");
-    if (checked("sort")) data.append("sort", "true");
-    if (checked("drop_exact_duplicates")) data.append("drop_exact_duplicates", "true");
+    if (!dataset) {
+      /* How to read the file; a stored dataset was read with its own options. */
+      data.append("base_timeframe", value("base_timeframe") || "1m");
+      data.append("format", value("format") || "auto");
+      if (checked("sort")) data.append("sort", "true");
+      if (checked("drop_exact_duplicates")) data.append("drop_exact_duplicates", "true");
+    } else {
+      data.append("base_timeframe", datasetSelect.options[datasetSelect.selectedIndex].getAttribute("data-timeframe") || "1m");
+    }
     /* Fields rendered from the request model's declarations (views.declared_fields). */
     Array.prototype.forEach.call(document.querySelectorAll("[data-request-field]"), function (input) {
       var name = input.getAttribute("data-request-field");
@@ -318,7 +329,7 @@
     });
 
     submitButton.disabled = true;
-    submitStatus.textContent = "Uploading " + file.name + "\u2026";
+    submitStatus.textContent = dataset ? "Submitting\u2026" : "Uploading " + file.name + "\u2026";
     qr.request("/api/v1/runs", { method: "POST", body: data }).then(function (result) {
       var body = result.body || {};
       if (result.status === 202 && body.job) {
