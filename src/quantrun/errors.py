@@ -67,6 +67,9 @@ class ErrorCode(enum.StrEnum):
     COSTS_INVALID = "COSTS_INVALID"
     RUN_WINDOW_INVALID = "RUN_WINDOW_INVALID"
     RUN_RISK_CONFLICT = "RUN_RISK_CONFLICT"
+    STRATEGY_SOURCE_INVALID = "STRATEGY_SOURCE_INVALID"
+    STRATEGY_EXISTS = "STRATEGY_EXISTS"
+    STRATEGY_FAILED = "STRATEGY_FAILED"
     RUN_WINDOW_EMPTY = "RUN_WINDOW_EMPTY"
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
     RUN_VERIFY_FAILED = "RUN_VERIFY_FAILED"
@@ -232,6 +235,30 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Invalid time window",
             "Give --start/--end as ISO-8601 with an offset or Z (2024-01-31T00:00:00Z); "
             "start must be before end.",
+        ),
+        _spec(
+            E.STRATEGY_SOURCE_INVALID,
+            _U,
+            400,
+            "Not a strategy source",
+            "Give a UTF-8 .py file or a package folder (with __init__.py) under the size limit "
+            "that defines Strategy subclasses; `quantrun strategies check PATH` reports why.",
+        ),
+        _spec(
+            E.STRATEGY_EXISTS,
+            _U,
+            409,
+            "Strategy id and version already taken",
+            "A strategy id and version name one source: bump `version` in your class to add "
+            "changed code, or pick an id no built-in uses (`quantrun strategies list`).",
+        ),
+        _spec(
+            E.STRATEGY_FAILED,
+            _I,
+            422,
+            "The strategy raised an error",
+            "Fix the strategy's code at the file and line the message names (check it with "
+            "`quantrun strategies check PATH`), add it again with a new version, and retry.",
         ),
         _spec(
             E.RUN_RISK_CONFLICT,
