@@ -8,6 +8,11 @@ The run id is the sha256 of the canonical identity (everything that decides the 
 paths, no times). Creating an existing run returns it untouched (``created=False``). The run
 folder is built in ``staging/``, fsynced, and renamed into ``runs/<run_id>`` — the commit
 point — before the index is rewritten under the registry lock.
+
+Its pieces are public so a sweep computes a cell with exactly this code and writes nothing:
+:func:`prepare` (request → dataset → resampled, windowed bars), :func:`identify` (identity and
+run id) and :func:`evaluate` (simulation and metrics); :func:`create_run` is those three, then
+the artifacts, the manifest and the publication.
 """
 
 from __future__ import annotations
@@ -134,68 +139,78 @@ def _window(resampled: Resampled, resolved: ResolvedRequest) -> tuple[pl.DataFra
     return frame, window
 
 
-def create_run(
+@dataclass(frozen=True)
+class RunBars:
+    """What one run simulates: the windowed bars and what names them in the identity. A sweep
+    cell needs only this (and its resolved request), so it is what a sweep ships to workers."""
+
+    dataset_id: str
+    bars: pl.DataFrame
+    window: Window
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request made ready to simulate: :func:`prepare`'s result (data read once)."""
+
+    resolved: ResolvedRequest
+    dataset: DatasetInput
+    resampled: Resampled
+    run_bars: RunBars
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One run computed but not written: :func:`evaluate`'s result."""
+
+    identity: Identity
+    run_id: str
+    sim: SimulationResult
+    metrics: dict[str, Any]
+
+
+def prepare(
     request: RunCreateRequest,
     settings: Settings,
     *,
+    resolved: ResolvedRequest | None = None,
     progress: Progress = _no_progress,
-    clock: Clock = _utc_now,
-    slot_wait: float | None = 0.0,
-) -> RunResult:
-    """Create (or find) the run ``request`` describes. See the module docstring.
-
-    At most ``settings.max_concurrent_jobs`` builds run at once per RUNS_ROOT; when all build
-    slots are busy this waits ``slot_wait`` seconds (None: as long as it takes), then refuses
-    with LIMIT_CONCURRENT_BUILDS.
-    """
-    resolved = request.resolve()
-    require_creation(settings, server=False)
-    switch = KillSwitch(settings.runs_root)
-    registry = Registry(settings.runs_root, settings.artifacts_root)
-    registry.recover()
-    slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
-    with slots.hold(wait=slot_wait, on_wait=lambda: progress(WAITING)):
-        switch.check()  # the switch may have been thrown while this build waited
-        log.info("build.started", strategy=request.strategy, symbol=request.symbol)
-        return _build(request, resolved, settings, registry, switch, progress, clock)
-
-
-def _build(
-    request: RunCreateRequest,
-    resolved: ResolvedRequest,
-    settings: Settings,
-    registry: Registry,
-    switch: KillSwitch,
-    progress: Progress,
-    clock: Clock,
-) -> RunResult:
-    # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
-    # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
-    version = resolved.strategy.version
-    _in_background(
-        warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs, version
-    )
-
+) -> Prepared:
+    """Read the request's dataset (ingest its files, or load the stored one), resample it to
+    the request's timeframe and cut its window. Every run (and every cell of a sweep) on the
+    same data and window shares this."""
+    resolved = resolved if resolved is not None else request.resolve()
     progress("ingest")
     ingested = _dataset_input(request, resolved, settings)
     progress("resample")
-    base_bars = ingested.bars
-    resampled = resample(base_bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
+    resampled = resample(ingested.bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
     bars, window = _window(resampled, resolved)
-    identity = run_identity(resolved, ingested.dataset_id, window)
-    run_id = canonical_hash(identity.model_dump(mode="json"))
+    return Prepared(resolved, ingested, resampled, RunBars(ingested.dataset_id, bars, window))
 
-    final = registry.runs_dir / run_id
-    if run_exists(settings, run_id):
-        existing = registry.existing_or_quarantine(run_id)
-        if existing is not None:
-            registry.add(run_id, RunSummary.from_manifest(existing, created_at=_stamp(clock)))
-            log.info("build.exists", run_id=run_id)
-            return RunResult(run_id, False, final, existing)
 
+def identify(run_bars: RunBars, resolved: ResolvedRequest) -> tuple[Identity, str]:
+    """The identity and run id of ``resolved`` run on ``run_bars``: the one place a run id is
+    computed."""
+    identity = run_identity(resolved, run_bars.dataset_id, run_bars.window)
+    return identity, canonical_hash(identity.model_dump(mode="json"))
+
+
+def evaluate(
+    run_bars: RunBars, resolved: ResolvedRequest, *, progress: Progress = _no_progress
+) -> Evaluated:
+    """Simulate ``resolved`` on ``run_bars`` and compute its metrics, writing nothing: exactly
+    what :func:`create_run` computes before it writes the artifacts."""
+    identity, run_id = identify(run_bars, resolved)
+    request = resolved.request
+    bars = run_bars.bars
     progress("simulate")
     sim = simulate(
-        bars, request.strategy, resolved.params, resolved.risk, resolved.costs, version=version
+        bars,
+        request.strategy,
+        resolved.params,
+        resolved.risk,
+        resolved.costs,
+        version=resolved.strategy.version,
     )
     progress("metrics")
     metrics = compute_metrics(
@@ -209,6 +224,69 @@ def _build(
         commissions_paid=sim.commissions_paid,
         ambiguous_bars=sim.ambiguous_bars,
     )
+    return Evaluated(identity, run_id, sim, metrics)
+
+
+def create_run(
+    request: RunCreateRequest,
+    settings: Settings,
+    *,
+    progress: Progress = _no_progress,
+    clock: Clock = _utc_now,
+    slot_wait: float | None = 0.0,
+    prepared: Prepared | None = None,
+) -> RunResult:
+    """Create (or find) the run ``request`` describes. See the module docstring.
+
+    At most ``settings.max_concurrent_jobs`` builds run at once per RUNS_ROOT; when all build
+    slots are busy this waits ``slot_wait`` seconds (None: as long as it takes), then refuses
+    with LIMIT_CONCURRENT_BUILDS. ``prepared``: the request's data already read by
+    :func:`prepare` (a sweep materialising cells reads it once).
+    """
+    resolved = request.resolve() if prepared is None else prepared.resolved
+    require_creation(settings, server=False)
+    switch = KillSwitch(settings.runs_root)
+    registry = Registry(settings.runs_root, settings.artifacts_root)
+    registry.recover()
+    slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
+    with slots.hold(wait=slot_wait, on_wait=lambda: progress(WAITING)):
+        switch.check()  # the switch may have been thrown while this build waited
+        log.info("build.started", strategy=request.strategy, symbol=request.symbol)
+        return _build(request, resolved, settings, registry, switch, progress, clock, prepared)
+
+
+def _build(
+    request: RunCreateRequest,
+    resolved: ResolvedRequest,
+    settings: Settings,
+    registry: Registry,
+    switch: KillSwitch,
+    progress: Progress,
+    clock: Clock,
+    prepared: Prepared | None,
+) -> RunResult:
+    # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
+    # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
+    version = resolved.strategy.version
+    _in_background(
+        warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs, version
+    )
+    if prepared is None:
+        prepared = prepare(request, settings, resolved=resolved, progress=progress)
+    ingested, resampled, run_bars = prepared.dataset, prepared.resampled, prepared.run_bars
+    bars = run_bars.bars
+    identity, run_id = identify(run_bars, resolved)
+
+    final = registry.runs_dir / run_id
+    if run_exists(settings, run_id):
+        existing = registry.existing_or_quarantine(run_id)
+        if existing is not None:
+            registry.add(run_id, RunSummary.from_manifest(existing, created_at=_stamp(clock)))
+            log.info("build.exists", run_id=run_id)
+            return RunResult(run_id, False, final, existing)
+
+    evaluated = evaluate(run_bars, resolved, progress=progress)
+    sim, metrics = evaluated.sim, evaluated.metrics
     progress("write")
     try:
         with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
