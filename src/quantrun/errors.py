@@ -70,6 +70,18 @@ class ErrorCode(enum.StrEnum):
     STRATEGY_SOURCE_INVALID = "STRATEGY_SOURCE_INVALID"
     STRATEGY_EXISTS = "STRATEGY_EXISTS"
     STRATEGY_FAILED = "STRATEGY_FAILED"
+    STRATEGY_IMPORT_FAILED = "STRATEGY_IMPORT_FAILED"
+    STRATEGY_NONE_FOUND = "STRATEGY_NONE_FOUND"
+    STRATEGY_ID_INVALID = "STRATEGY_ID_INVALID"
+    STRATEGY_ID_DUPLICATE = "STRATEGY_ID_DUPLICATE"
+    STRATEGY_ID_BUILTIN = "STRATEGY_ID_BUILTIN"
+    STRATEGY_PARAMS_INVALID_MODEL = "STRATEGY_PARAMS_INVALID_MODEL"
+    STRATEGY_SIGNALS_INVALID = "STRATEGY_SIGNALS_INVALID"
+    STRATEGY_NONDETERMINISTIC = "STRATEGY_NONDETERMINISTIC"
+    STRATEGY_LOOKAHEAD = "STRATEGY_LOOKAHEAD"
+    STRATEGY_WARMUP = "STRATEGY_WARMUP"
+    STRATEGY_CHECK_TIMEOUT = "STRATEGY_CHECK_TIMEOUT"
+    STRATEGY_CHECK_CRASHED = "STRATEGY_CHECK_CRASHED"
     RUN_WINDOW_EMPTY = "RUN_WINDOW_EMPTY"
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
     RUN_VERIFY_FAILED = "RUN_VERIFY_FAILED"
@@ -259,6 +271,104 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "The strategy raised an error",
             "Fix the strategy's code at the file and line the message names (check it with "
             "`quantrun strategies check PATH`), add it again with a new version, and retry.",
+        ),
+        _spec(
+            E.STRATEGY_IMPORT_FAILED,
+            _U,
+            422,
+            "The strategy code does not import",
+            "Fix the error at the file and line the message names; the code must import on its "
+            "own (quantrun and the packages installed beside it, nothing from its own folder "
+            "unless it is a package).",
+        ),
+        _spec(
+            E.STRATEGY_NONE_FOUND,
+            _U,
+            422,
+            "No strategy in the code",
+            "Define a subclass of quantrun.strategies.base.Strategy with id, version, "
+            "description, Params and a signals classmethod (docs/strategies.md).",
+        ),
+        _spec(
+            E.STRATEGY_ID_INVALID,
+            _U,
+            422,
+            "Malformed strategy id, version or description",
+            "An id is lower-case letters, digits and underscores, starting with a letter (at most "
+            "64); a version is letters, digits, '.', '_' or '-' (at most 32); a description is "
+            "one non-empty line.",
+        ),
+        _spec(
+            E.STRATEGY_ID_DUPLICATE,
+            _U,
+            422,
+            "Two strategies claim one id and version",
+            "Give each class in the code its own id, or its own version of a shared id.",
+        ),
+        _spec(
+            E.STRATEGY_ID_BUILTIN,
+            _U,
+            422,
+            "Strategy id taken by a built-in",
+            "Pick an id that no built-in uses (`quantrun strategies list` shows them).",
+        ),
+        _spec(
+            E.STRATEGY_PARAMS_INVALID_MODEL,
+            _U,
+            422,
+            "Invalid parameter model",
+            "Params is a frozen pydantic model (subclass StrategyParams) whose fields all have "
+            "valid defaults; a number needs both bounds (Field(ge=..., le=...)), a string its "
+            "choices (Literal[...]).",
+        ),
+        _spec(
+            E.STRATEGY_SIGNALS_INVALID,
+            _U,
+            422,
+            "Invalid signals",
+            "signals is a classmethod returning Signals: target an int8 array of -1, 0 or +1 with "
+            "one value per bar, each indicator a float64 array of the same length.",
+        ),
+        _spec(
+            E.STRATEGY_NONDETERMINISTIC,
+            _U,
+            422,
+            "Signals differ between two calls",
+            "The same bars and parameters must give the same signals: seed any randomness "
+            "(np.random.default_rng(seed)) and keep no state between calls (no clock, no "
+            "globals).",
+        ),
+        _spec(
+            E.STRATEGY_LOOKAHEAD,
+            _U,
+            422,
+            "Signals look ahead",
+            "Bar i may use bars 0..i only: no shift(-k), no centred windows, no statistic of the "
+            "whole frame (its max, mean or a normalisation) applied to earlier bars.",
+        ),
+        _spec(
+            E.STRATEGY_WARMUP,
+            _U,
+            422,
+            "Indicator warms up with zeros",
+            "Leave an indicator NaN until its window is full: fill_null(0), fillna(0) or np.zeros "
+            "start it at a value it never had.",
+        ),
+        _spec(
+            E.STRATEGY_CHECK_TIMEOUT,
+            _U,
+            422,
+            "Strategy check timed out",
+            "Look for a loop that never ends or a slow per-bar Python loop, or raise "
+            "QUANTRUN_STRATEGY_CHECK_TIMEOUT_SECONDS.",
+        ),
+        _spec(
+            E.STRATEGY_CHECK_CRASHED,
+            _U,
+            422,
+            "Strategy check ended without a report",
+            "The code ended the checking process (os._exit, a signal, a crash in native code) "
+            "before it could report; call its signals from plain Python to see where.",
         ),
         _spec(
             E.RUN_RISK_CONFLICT,

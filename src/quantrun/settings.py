@@ -125,6 +125,13 @@ class Settings(BaseModel):
         le=60,
         description="Wait before a fetch's first retry, doubled for each next one.",
     )
+    strategy_check_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds the checks of a strategy's code (`strategies check`, `strategies "
+        "add`) may take in their own process before it is stopped (STRATEGY_CHECK_TIMEOUT).",
+    )
     log_level: str = Field(
         default="warning",
         pattern="^(debug|info|warning|error)$",
