@@ -51,9 +51,10 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: Every reference run was made with the first version of its strategy; later versions change
-#: the rules, so the cases pin it (the manifest records it in the identity, not the request).
-V1 = {"strategy_version": "1"}
+#: Every reference run was made with the first version of its strategy and under identity
+#: schema 1 (before the strategy's source hash joined the identity); later versions change the
+#: rules, so the cases pin both (the identity records them, not the request).
+V1 = {"strategy_version": "1", "identity_schema": 1}
 
 
 def _cases() -> list[Case]:

@@ -21,6 +21,7 @@ from quantrun.errors import ErrorCode, QuantrunError
 from quantrun.runs.artifacts import ARTIFACT_NAMES
 from quantrun.settings import Settings
 from quantrun.strategies.registry import get
+from quantrun.strategies.source import StrategySource
 
 SMA: dict[str, Any] = {
     "strategy": "sma_crossover",
@@ -65,6 +66,8 @@ def test_create_writes_the_full_artifact_set(demo_csv: Path, settings: Settings)
         "id": "sma_crossover",
         "version": get("sma_crossover").version,  # the current version unless one is pinned
         "params": {"fast": 5, "slow": 20, "ties": "strict"},
+        # identity schema 2: the strategy's code is part of the identity
+        "source_sha256": StrategySource.of_builtin(get("sma_crossover")).sha256,
     }
     text = (result.path / "manifest.json").read_text()
     assert "created" not in text and os.uname().nodename not in text

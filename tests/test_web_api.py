@@ -452,7 +452,8 @@ def test_bad_choices_are_refused_at_once_without_a_job(
 def test_post_run_without_a_file_is_a_problem(settings: Settings) -> None:
     with open_client(creation_on(settings)) as client:
         response = client.post("/api/v1/runs", data={"symbol": "X", "strategy": "buy_and_hold"})
-        assert_problem(response, 400, "USAGE_INVALID_OPTION")
+        # The file is optional in the form since a stored `dataset` can stand for it.
+        assert_problem(response, 400, "UPLOAD_MISSING")
         assert job_files(settings) == []
 
 

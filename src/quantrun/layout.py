@@ -70,6 +70,11 @@ class Layout:
         """One lock file per concurrent-build slot."""
         return self.control / "build-slots"
 
+    @property
+    def strategies(self) -> Path:
+        """The user's strategies: sources stored by sha256 and the index that lists them."""
+        return self.root / "strategies"
+
     # -- files ------------------------------------------------------------------------------
     @property
     def index(self) -> Path:
@@ -97,6 +102,14 @@ class Layout:
     def killswitch_lock(self) -> Path:
         return self.control / ".killswitch.lock"
 
+    @property
+    def strategies_index(self) -> Path:
+        return self.strategies / "index.json"
+
+    @property
+    def strategies_lock(self) -> Path:
+        return self.strategies / ".strategies.lock"
+
     # -- one item ---------------------------------------------------------------------------
     def run(self, run_id: str) -> Path:
         return self.runs / run_id
@@ -108,6 +121,9 @@ class Layout:
         """One provider's verified archives (``cache/binance/data/...``)."""
         return self.cache / provider
 
+    def strategy_source(self, sha256: str) -> Path:
+        return self.strategies / f"{sha256}.json"
+
     def upload(self, sha256: str) -> Path:
         return self.uploads / f"{sha256}.csv"
 
@@ -116,3 +132,29 @@ class Layout:
 
     def job_lock(self, job_id: str) -> Path:
         return self.jobs / f"{job_id}.lock"
+
+    # -- sweeps -----------------------------------------------------------------------------
+    @property
+    def sweeps(self) -> Path:
+        """Published sweeps, one folder each (``sweep.json`` written last), and their listing."""
+        return self.root / "sweeps"
+
+    @property
+    def sweeps_index(self) -> Path:
+        """The sweep listing, derived from the sweep folders."""
+        return self.sweeps / "index.json"
+
+    @property
+    def sweeps_lock(self) -> Path:
+        return self.sweeps / ".sweeps.lock"
+
+    @property
+    def sweeps_partial(self) -> Path:
+        """Checkpoints of sweeps being computed (a killed sweep resumes from its own)."""
+        return self.sweeps / ".partial"
+
+    def sweep(self, sweep_id: str) -> Path:
+        return self.sweeps / sweep_id
+
+    def sweep_partial(self, sweep_id: str) -> Path:
+        return self.sweeps_partial / sweep_id

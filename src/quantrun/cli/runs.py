@@ -200,7 +200,14 @@ def runs_verify(run_id: str, rerun: bool, runs_root: str | None, as_json: bool) 
     else:
         for problem in report.problems + report.rerun_differences:
             click.echo(f"  differs: {problem}")
-        checked = "artifacts re-hashed" + (", rebuilt and compared byte for byte" if rerun else "")
+        if report.rerun_note:
+            click.echo(f"  note: {report.rerun_note}")
+        rebuilt = (
+            ", rebuilt and compared byte for byte"
+            if report.rerun_compared == "bytes"
+            else f", rebuilt and compared its {report.rerun_compared}"
+        )
+        checked = "artifacts re-hashed" + (rebuilt if rerun else "")
         click.echo(f"{report.run_id[:16]}: {'ok' if report.ok else 'FAILED'} ({checked})")
     if failure is not None:
         exit_after_report(failure, as_json)

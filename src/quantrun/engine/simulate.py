@@ -18,8 +18,8 @@ import polars as pl
 from quantrun.engine.kernel import simulate_kernel
 from quantrun.engine.records import decode_records, decode_trades
 from quantrun.engine.risk import Costs, RiskConfig
-from quantrun.strategies.base import Signals, StrategyParams
-from quantrun.strategies.registry import get, parse_params
+from quantrun.strategies.base import Signals, Strategy, StrategyParams
+from quantrun.strategies.registry import get, validate_params
 
 ENGINE_VERSION = "1"
 
@@ -75,13 +75,12 @@ def simulate(
     costs: Costs,
     *,
     version: str | None = None,
+    strategy_class: type[Strategy] | None = None,
 ) -> SimulationResult:
     """Run ``strategy_id`` (at ``version``; None: the current one) over ``bars`` under
     ``risk`` and ``costs``."""
-    strategy = get(strategy_id, version)
-    parsed = (
-        params if isinstance(params, StrategyParams) else parse_params(strategy_id, params, version)
-    )
+    strategy = strategy_class if strategy_class is not None else get(strategy_id, version)
+    parsed = params if isinstance(params, StrategyParams) else validate_params(strategy, params)
     signals = strategy.signals(bars, parsed)
     target = np.ascontiguousarray(signals.target, dtype=np.int8)
     changes = int(np.count_nonzero(np.diff(target, prepend=np.int8(0))))

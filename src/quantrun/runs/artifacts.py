@@ -57,6 +57,12 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
         "application/vnd.apache.parquet",
         "equity, drawdown and position at every bar close",
     ),
+    ArtifactSpec(
+        "strategy_source.json",
+        1,
+        "application/json",
+        "the strategy's code the run ran, with its sha256 (identity schema 2 on)",
+    ),
 )
 ARTIFACT_NAMES = tuple(a.name for a in ARTIFACTS)
 SPECS = {a.name: a for a in ARTIFACTS}

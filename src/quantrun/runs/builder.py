@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -34,7 +34,7 @@ from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
 from quantrun.data.store import QUALITY_FILE, DatasetStore
 from quantrun.durable import fsync_dir, write_bytes
 from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate, warm_up
-from quantrun.errors import ErrorCode, error
+from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import get_logger
 from quantrun.metrics import compute_metrics
 from quantrun.runs import artifacts as art
@@ -54,14 +54,25 @@ from quantrun.runs.request import ResolvedRequest, RunCreateRequest
 from quantrun.runs.slots import BuildSlots
 from quantrun.settings import Settings
 from quantrun.staging import staging_dir
+from quantrun.strategies.store import finder
 from quantrun.version import __version__
+
+if TYPE_CHECKING:
+    from quantrun.runs.request import StrategyFinder
 
 log = get_logger(__name__)
 
-IDENTITY_SCHEMA_VERSION = 1
+#: 2: the strategy's source sha256 is part of the identity (issue 14). A run made under 1 is
+#: rebuilt under 1 (``RunCreateRequest.identity_schema``), so its id keeps its meaning.
+IDENTITY_SCHEMA_VERSION = 2
 LIBRARIES = ("numba", "numpy", "polars", "pyarrow", "pydantic")
 
 Progress = Callable[[str], None]
+
+#: The strategy the kernel is warmed up with (the user's code never runs on that thread).
+WARM_UP_STRATEGY = "buy_and_hold"
+#: The artifact holding the strategy's code (identity schema 2 on).
+STRATEGY_SOURCE = "strategy_source.json"
 
 #: The stages a build reports through its ``progress`` hook, in order: the CLI progress bar,
 #: the job page and the benchmarks read this one tuple. A build waiting for a free slot
@@ -99,11 +110,27 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in LIBRARIES}
 
 
+def identity_schema(request: RunCreateRequest) -> int:
+    """The identity rules a build follows: the current ones unless the request pins older ones
+    (a re-run of an older run)."""
+    schema = request.identity_schema or IDENTITY_SCHEMA_VERSION
+    if not 1 <= schema <= IDENTITY_SCHEMA_VERSION:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown identity schema {schema}")
+    return schema
+
+
+def strategy_finder(settings: Settings) -> StrategyFinder:
+    """Where a build looks strategies up: the built-ins, RUNS_ROOT's added strategies and
+    installed entry points."""
+    return finder(settings.layout)
+
+
 def run_identity(resolved: ResolvedRequest, dataset_id: str, window: Window) -> Identity:
     """Everything that decides the result, and nothing else."""
     request = resolved.request
+    schema = identity_schema(request)
     return Identity(
-        schema_version=IDENTITY_SCHEMA_VERSION,
+        schema_version=schema,
         engine_version=ENGINE_VERSION,
         dataset_id=dataset_id,
         symbol=request.symbol,
@@ -113,6 +140,7 @@ def run_identity(resolved: ResolvedRequest, dataset_id: str, window: Window) -> 
             id=request.strategy,
             version=resolved.strategy.version,
             params=resolved.params.model_dump(mode="json"),
+            source_sha256=resolved.source.sha256 if schema >= 2 else None,
         ),
         risk=resolved.risk.model_dump(mode="json"),
         costs=resolved.costs.model_dump(mode="json"),
@@ -179,7 +207,7 @@ def prepare(
     """Read the request's dataset (ingest its files, or load the stored one), resample it to
     the request's timeframe and cut its window. Every run (and every cell of a sweep) on the
     same data and window shares this."""
-    resolved = resolved if resolved is not None else request.resolve()
+    resolved = resolved if resolved is not None else request.resolve(strategy_finder(settings))
     progress("ingest")
     ingested = _dataset_input(request, resolved, settings)
     progress("resample")
@@ -204,14 +232,24 @@ def evaluate(
     request = resolved.request
     bars = run_bars.bars
     progress("simulate")
-    sim = simulate(
-        bars,
-        request.strategy,
-        resolved.params,
-        resolved.risk,
-        resolved.costs,
-        version=resolved.strategy.version,
-    )
+    try:
+        sim = simulate(
+            bars,
+            request.strategy,
+            resolved.params,
+            resolved.risk,
+            resolved.costs,
+            version=resolved.strategy.version,
+            strategy_class=resolved.strategy,
+        )
+    except QuantrunError:
+        raise
+    except Exception as exc:
+        if resolved.source.kind == "builtin":
+            raise
+        from quantrun.strategies.check import strategy_failure
+
+        raise strategy_failure(exc, resolved.source) from None
     progress("metrics")
     metrics = compute_metrics(
         ts=sim.ts,
@@ -235,6 +273,7 @@ def create_run(
     clock: Clock = _utc_now,
     slot_wait: float | None = 0.0,
     prepared: Prepared | None = None,
+    find: StrategyFinder | None = None,
 ) -> RunResult:
     """Create (or find) the run ``request`` describes. See the module docstring.
 
@@ -243,7 +282,10 @@ def create_run(
     with LIMIT_CONCURRENT_BUILDS. ``prepared``: the request's data already read by
     :func:`prepare` (a sweep materialising cells reads it once).
     """
-    resolved = request.resolve() if prepared is None else prepared.resolved
+    if prepared is not None:
+        resolved = prepared.resolved
+    else:
+        resolved = request.resolve(find if find is not None else strategy_finder(settings))
     require_creation(settings, server=False)
     switch = KillSwitch(settings.runs_root)
     registry = Registry(settings.runs_root, settings.artifacts_root)
@@ -267,10 +309,8 @@ def _build(
 ) -> RunResult:
     # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
     # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
-    version = resolved.strategy.version
-    _in_background(
-        warm_up, request.strategy, resolved.params, resolved.risk, resolved.costs, version
-    )
+    # With a built-in strategy: the user's code runs only where its failures are reported.
+    _in_background(warm_up, WARM_UP_STRATEGY, {}, resolved.risk, resolved.costs)
     if prepared is None:
         prepared = prepare(request, settings, resolved=resolved, progress=progress)
     ingested, resampled, run_bars = prepared.dataset, prepared.resampled, prepared.run_bars
@@ -291,6 +331,9 @@ def _build(
     try:
         with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
             files = _write_artifacts(work, ingested, settings, bars, sim, metrics)
+            if identity.schema_version >= 2:  # the run keeps the code it ran
+                source = art.json_bytes(resolved.source.to_json())
+                files[STRATEGY_SOURCE] = _write_file(work / STRATEGY_SOURCE, source)
             manifest = _manifest(
                 run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files
             )

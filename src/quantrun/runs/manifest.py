@@ -52,6 +52,16 @@ class StrategyRef(_Record):
     id: str
     version: str
     params: dict[str, Any]
+    #: The sha256 of the strategy's code (identity schema 2 on); absent before, so runs made
+    #: under schema 1 keep their identity and bytes.
+    source_sha256: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_source(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("source_sha256") is None:
+            data.pop("source_sha256", None)
+        return data
 
 
 class Identity(_Record):

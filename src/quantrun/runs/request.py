@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import Field, ValidationInfo, model_validator
 
@@ -39,7 +39,15 @@ from quantrun.fields import MAPPING, Edge
 if TYPE_CHECKING:
     # The strategy layer loads numpy and polars: the CLI imports this module to derive its
     # options, so the registry is imported when a request is resolved.
+    from collections.abc import Callable
+
     from quantrun.strategies.base import Strategy, StrategyParams
+    from quantrun.strategies.source import StrategySource
+    from quantrun.strategies.store import FoundStrategy
+
+    #: Finds the strategy a request names: (id, version or None) -> its class and its code.
+    StrategyFinder: TypeAlias = Callable[[str, str | None], FoundStrategy]
+
 
 DEFAULT_TIMEFRAME = "15m"
 DEFAULT_RISK_LEVEL = "moderate"
@@ -76,7 +84,7 @@ ORIGINAL_FIELDS = frozenset(
 )
 #: Fields the manifest never records in its ``request``: the labels replace the paths, and the
 #: version is part of the identity (``identity.strategy.version``).
-NOT_IN_MANIFEST = frozenset({"labels", "strategy_version"})
+NOT_IN_MANIFEST = frozenset({"labels", "strategy_version", "identity_schema"})
 
 
 def _timeframe_names() -> list[str]:
@@ -128,6 +136,18 @@ class RunCreateRequest(InputOptions):
         default=None,
         description="Strategy version to run (default: the current one; older versions stay "
         "runnable).",
+    )
+    identity_schema: Annotated[
+        int | None,
+        Edge(
+            cli=False,
+            web=False,
+            why="set by `runs verify --rerun` to rebuild a run with the identity rules it was "
+            "made with",
+        ),
+    ] = Field(
+        default=None,
+        description="The identity rules to build with (default: the current ones).",
     )
     params: Annotated[
         dict[str, Any],
@@ -251,10 +271,13 @@ class RunCreateRequest(InputOptions):
             paths=self.paths, symbol=self.symbol, timeframe=self.base_timeframe, **options
         )
 
-    def resolve(self) -> ResolvedRequest:
-        """Check every choice against its registry; raise a usage error naming the first bad one."""
+    def resolve(self, find: StrategyFinder | None = None) -> ResolvedRequest:
+        """Check every choice against its registry; raise a usage error naming the first bad one.
+        ``find``: where strategies are looked up (default: the built-ins; a build passes the
+        RUNS_ROOT's lookup, which adds the user's strategies and entry points)."""
         from quantrun.data.timestamps import check_timezone
-        from quantrun.strategies.registry import get, parse_params
+        from quantrun.strategies.registry import validate_params
+        from quantrun.strategies.store import builtin_finder
 
         timeframe = Timeframe.parse(self.timeframe)
         base = Timeframe.parse(self.base_timeframe)
@@ -264,8 +287,9 @@ class RunCreateRequest(InputOptions):
                 f"cannot run on {timeframe.name} bars from {base.name} data",
             )
         check_symbol(self.symbol)
-        strategy = get(self.strategy, self.strategy_version)
-        params = parse_params(self.strategy, self.params, strategy.version)
+        found = (find or builtin_finder)(self.strategy, self.strategy_version)
+        strategy = found.cls
+        params = validate_params(strategy, self.params)
         if self.risk_config is not None:
             risk, level = risk_from_mapping(self.risk_config), None
         elif self.risk_file is not None:
@@ -287,7 +311,7 @@ class RunCreateRequest(InputOptions):
                 ErrorCode.RUN_WINDOW_INVALID, f"start {self.start} is not before end {self.end}"
             )
         return ResolvedRequest(
-            self, strategy, timeframe, base, params, risk, level, costs, start, end
+            self, strategy, found.source, timeframe, base, params, risk, level, costs, start, end
         )
 
 
@@ -313,6 +337,8 @@ def _parse_bound(value: str | None, name: str) -> int | None:
 class ResolvedRequest:
     request: RunCreateRequest
     strategy: type[Strategy]
+    #: The strategy's code (its sha256 is in the identity from identity schema 2 on).
+    source: StrategySource
     timeframe: Timeframe
     base_timeframe: Timeframe
     params: StrategyParams

@@ -89,7 +89,12 @@ def parse_params(
     strategy_id: str, raw: Mapping[str, Any], version: str | None = None
 ) -> StrategyParams:
     """Validate ``raw`` against the parameter model of the strategy (at ``version``)."""
-    strategy = get(strategy_id, version)
+    return validate_params(get(strategy_id, version), raw)
+
+
+def validate_params(strategy: type[Strategy], raw: Mapping[str, Any]) -> StrategyParams:
+    """Validate ``raw`` against ``strategy``'s parameter model (STRATEGY_PARAMS_INVALID naming
+    each problem and the known parameters)."""
     try:
         return strategy.Params.model_validate(dict(raw))
     except ValidationError as exc:
@@ -100,7 +105,7 @@ def parse_params(
         known = ", ".join(strategy.Params.model_fields) or "none"
         raise error(
             ErrorCode.STRATEGY_PARAMS_INVALID,
-            f"{strategy_id}: {'; '.join(problems)} (parameters: {known})",
+            f"{strategy.id}: {'; '.join(problems)} (parameters: {known})",
         ) from None
 
 

@@ -76,9 +76,7 @@ class StrategySource:
                     f"{path.name}/ is a folder without __init__.py (not a Python package)",
                 )
             names = sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
-            files = tuple(
-                SourceFile(p.relative_to(path).as_posix(), _read(p)) for p in names
-            )
+            files = tuple(SourceFile(p.relative_to(path).as_posix(), _read(p)) for p in names)
             source = cls("package", files)
         elif path.is_file() and path.suffix == ".py":
             source = cls("file", (SourceFile(path.name, _read(path)),))
@@ -124,8 +122,8 @@ class StrategySource:
             ) from None
         if data.get("sha256") != source.sha256:
             raise error(
-                ErrorCode.STRATEGY_SOURCE_INVALID, "the stored strategy source does not hash to "
-                "the sha256 it records"
+                ErrorCode.STRATEGY_SOURCE_INVALID,
+                "the stored strategy source does not hash to the sha256 it records",
             )
         return source
 

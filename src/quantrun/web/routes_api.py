@@ -15,6 +15,7 @@ from quantrun.data.request import IngestRequest
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.fields import validated
 from quantrun.runs.artifacts import ARTIFACTS
+from quantrun.runs.builder import strategy_finder
 from quantrun.runs.health import readiness
 from quantrun.runs.jobs import SUCCEEDED, copy_limited, submit_upload
 from quantrun.runs.policy import require_creation, run_exists
@@ -155,7 +156,7 @@ def post_run(
         if has_file:
             raise error(ErrorCode.USAGE_INVALID_OPTION, "send a file or a dataset, not both")
         run_request = validated(RunCreateRequest, fields)
-        run_request.resolve()
+        run_request.resolve(strategy_finder(settings))
         job, _new = ctx.jobs.submit(run_request, None)
     else:
         if file is None or not has_file:
@@ -163,7 +164,7 @@ def post_run(
         # The upload stands in for `paths` until it is stored by content.
         run_request = validated(RunCreateRequest, {"paths": ["upload.csv"], **fields})
         # A bad strategy, parameter or risk level fails now, before the upload is stored.
-        run_request.resolve()
+        run_request.resolve(strategy_finder(settings))
         job, _new = submit_upload(ctx.jobs, run_request, file.file, file.filename or "upload.csv")
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
