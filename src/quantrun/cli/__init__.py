@@ -6,7 +6,14 @@ stderr (or the error object on stdout with ``--json``) and the exit status of it
 Commands live in one module per noun (data, runs, ops); importing this package registers them.
 """
 
-from quantrun.cli import compare, data, ops, runs, strategies  # noqa: F401  (registers the commands)
+from quantrun.cli import (  # noqa: F401  (registers the commands)
+    compare,
+    data,
+    ops,
+    runs,
+    strategies,
+    strategy_check,
+)
 from quantrun.cli.base import main
 
 __all__ = ["main"]
