@@ -520,3 +520,44 @@ def test_a_cross_site_form_cannot_create_a_run(
         # quantrun's own form still works: it sends X-Quantrun-Client (the upload journey uses it).
         visit.goto("/runs/new")
         expect(page.locator("#new-run-form")).to_be_visible()
+
+
+def test_a_run_with_an_added_strategy_from_the_form(
+    visit_factory: VisitFactory, tmp_path: Path
+) -> None:
+    """Issue 14: a strategy added with the CLI is offered on /runs/new with a form built from
+    its parameters; the run it makes shows the code it ran."""
+    from quantrun.api import add_strategy
+
+    example = REPO / "examples" / "strategies" / "above_sma.py"
+    root = tmp_path / "runs-root"
+    add_strategy(example, Settings(runs_root=root))
+    csv = write_demo_csv(tmp_path / "DEMOUSD-1m.csv", days=3)
+    with LiveServer(root, enable_run_creation=True) as server:
+        visit = visit_factory(server, "added-strategy")
+        page = visit.page
+        visit.goto("/strategies")
+        expect(page.locator("#strategy-above_sma")).to_contain_text("added")
+        expect(page.locator("#source-above_sma")).to_contain_text("class AboveSma")
+        visit.record("strategies")
+
+        visit.goto("/runs/new")
+        page.set_input_files("#file", str(csv))
+        expect(page.locator("#preview")).to_have_attribute("data-state", "valid", timeout=30_000)
+        page.fill("#symbol", "DEMOUSD")
+        page.select_option("#timeframe", "1h")
+        page.select_option("#strategy", "above_sma")
+        params = page.locator('.strategy-params[data-strategy="above_sma"]')
+        expect(params).to_be_visible()
+        page.fill("#param-above_sma-period", "12")
+        visit.record("new-run-added-strategy")
+        page.click("#submit-run")
+        page.wait_for_url(RUN_URL, timeout=JOB_TIMEOUT_MS)
+        match = RUN_URL.search(page.url)
+        assert match is not None
+        expect(page.locator("#strategy-source")).to_contain_text("class AboveSma")
+        visit.record("run-with-added-strategy")
+        api_run = visit.api.get(f"{server.url}/api/v1/runs/{match['run_id']}").json()
+        strategy = api_run["manifest"]["identity"]["strategy"]
+        assert (strategy["id"], strategy["params"]) == ("above_sma", {"period": 12})
+        assert len(strategy["source_sha256"]) == 64

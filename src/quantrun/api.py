@@ -22,7 +22,7 @@ import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from quantrun.errors import QuantrunError
+from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.fields import validated
 from quantrun.runs.export import runs_csv
 from quantrun.runs.killswitch import KillSwitch, KillSwitchStatus, SwitchState
@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     from quantrun.runs.reader import RunView
     from quantrun.runs.request import RunCreateRequest
     from quantrun.runs.verify import VerifyReport
-    from quantrun.strategies.info import StrategyInfo
+    from quantrun.strategies.check import CheckReport
+    from quantrun.strategies.info import StrategyDetail, StrategyInfo
+    from quantrun.strategies.store import StoredStrategy
+    from quantrun.sweeps.create import SweepResult
+    from quantrun.sweeps.manifest import SweepSummary
+    from quantrun.sweeps.materialize import Materialized
+    from quantrun.sweeps.progress import SweepProgress
+    from quantrun.sweeps.request import SweepRequest
+    from quantrun.sweeps.view import SweepView
 
 # The functions below import the data layer, the builder and the reader when they are called:
 # those load polars and numba (about half a second), which listing runs, the kill switch and
@@ -61,6 +69,9 @@ _LAZY = {
     "DemoResult": "quantrun.runs.demo",
     "RegistryCheck": "quantrun.runs.check",
     "Comparison": "quantrun.runs.compare",
+    "SweepRequest": "quantrun.sweeps.request",
+    "SweepResult": "quantrun.sweeps.create",
+    "SweepView": "quantrun.sweeps.view",
 }
 
 
@@ -79,11 +90,18 @@ __all__ = [
     "RunResult",
     "RunSummary",
     "RunView",
+    "SweepRequest",
+    "SweepResult",
+    "SweepView",
     "VerifyReport",
+    "add_strategy",
     "check_registry",
+    "check_strategy_file",
     "compare_runs",
     "create_run",
+    "create_sweep",
     "export_runs_csv",
+    "export_sweep",
     "fetch_dataset",
     "ingest_file",
     "inspect_file",
@@ -91,13 +109,18 @@ __all__ = [
     "list_datasets",
     "list_runs",
     "list_strategies",
+    "list_sweeps",
     "load_dataset",
+    "materialize_cells",
     "open_run",
+    "open_sweep",
     "quality_summary",
     "rebuild_registry",
     "refused_report",
+    "remove_strategy",
     "run_demo",
     "set_killswitch",
+    "show_strategy",
     "verify_run",
 ]
 
@@ -324,11 +347,159 @@ def compare_runs(
     )
 
 
-def list_strategies() -> list[StrategyInfo]:
-    """Every registered strategy (its current version) with its parameters."""
+def list_strategies(settings: Settings | None = None) -> list[StrategyInfo]:
+    """Every strategy a run can name: the built-ins (current version) and the strategies added
+    to RUNS_ROOT (latest version), each with its parameters and the sha256 of its code."""
     from quantrun.strategies.info import strategy_infos
 
-    return strategy_infos()
+    return strategy_infos(_settings(settings).layout)
+
+
+def check_strategy_file(
+    path: str | Path, settings: Settings | None = None, **options: Any
+) -> CheckReport:
+    """Run every check of a strategy file (in a child process); ``options``: ``data`` (a CSV
+    to check on too), ``timeframe``, ``base_timeframe``."""
+    from pathlib import Path as _Path
+
+    from quantrun.strategies.check import check_strategy
+
+    return check_strategy(_Path(path), _settings(settings), **options)
+
+
+def add_strategy(
+    path: str | Path, settings: Settings | None = None, **options: Any
+) -> list[StoredStrategy]:
+    """Check a strategy file and store its code under RUNS_ROOT, listing its strategies;
+    refuses (with the failed check's code) a strategy that fails any check."""
+    from pathlib import Path as _Path
+
+    from quantrun.strategies.check import check_strategy
+    from quantrun.strategies.source import StrategySource
+    from quantrun.strategies.store import StrategyStore
+
+    resolved = _settings(settings)
+    report = check_strategy(_Path(path), resolved, **options)
+    failure = report.first_failure()
+    if failure is not None:
+        raise failure
+    source = StrategySource.from_path(_Path(path))
+    if source.sha256 != report.source_sha256:  # the file changed while it was checked
+        raise error(ErrorCode.STRATEGY_SOURCE_INVALID, f"{_Path(path).name} changed while checked")
+    return StrategyStore(resolved.layout).add(source, list(report.strategies), str(path))
+
+
+def show_strategy(
+    strategy_id: str, settings: Settings | None = None, *, version: str | None = None
+) -> StrategyDetail:
+    """A strategy's description and its code (a built-in's class, an added strategy's files)."""
+    from quantrun.strategies.info import strategy_detail
+
+    return strategy_detail(_settings(settings).layout, strategy_id, version)
+
+
+def remove_strategy(strategy_id: str, settings: Settings | None = None) -> list[StoredStrategy]:
+    """Unlist an added strategy (every version). Runs that used it keep their own copy."""
+    from quantrun.strategies.store import StrategyStore
+
+    return StrategyStore(_settings(settings).layout).remove(strategy_id)
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+
+def create_sweep(
+    request: SweepRequest | Sequence[str] | str,
+    settings: Settings | None = None,
+    *,
+    grid: Sequence[str] = (),
+    grid_file: str | Path | None = None,
+    skip_invalid: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: SweepProgress | None = None,
+    **fields: Any,
+) -> SweepResult:
+    """Create (or find, or resume) a sweep: every cell of the grid is the run ``create_run``
+    would make with those parameters (same run id, same metrics), computed without writing
+    each run. ``request``: a ready :class:`SweepRequest`, or the input path(s) with ``grid``
+    (``NAME=V1,V2`` or ``NAME=START:STOP:STEP`` specs), ``grid_file`` and the run request's
+    other fields (not ``params``) as keywords. ``executor``: ``local`` or
+    ``dask://HOST:PORT``.
+
+    >>> result = create_sweep("btc.csv", symbol="BTCUSDT", strategy="sma_crossover",
+    ...                       grid=["fast=5:50:5", "slow=60:240:20"])  # doctest: +SKIP
+    >>> result.sweep_id, result.cells()[0]["run_id"]  # doctest: +SKIP
+    """
+    from pathlib import Path as _Path
+
+    from quantrun.runs.request import RunCreateRequest
+    from quantrun.sweeps.create import create_sweep as create
+    from quantrun.sweeps.grid import parse_grid
+    from quantrun.sweeps.request import SweepRequest
+
+    resolved = _settings(settings)
+    if not isinstance(request, SweepRequest):
+        data = ({"paths": _paths(request)} if request else {}) | fields
+        run = validated(RunCreateRequest, data)
+        axes = parse_grid(
+            list(grid),
+            _Path(grid_file) if grid_file is not None else None,
+            resolved.max_sweep_cells,
+        )
+        request = SweepRequest(run=run, grid=axes, skip_invalid=skip_invalid)
+    return create(request, resolved, executor=executor, workers=workers, progress=progress)
+
+
+def list_sweeps(
+    settings: Settings | None = None, *, limit: int | None = None, recover: bool = True
+) -> list[SweepSummary]:
+    """Published sweeps, newest first. ``recover=False``: see :func:`list_runs`."""
+    from quantrun.sweeps.store import SweepStore
+
+    store = SweepStore(_settings(settings))
+    if recover or store.index().generation == 0:
+        store.recover()
+    return store.rows(limit=limit)
+
+
+def open_sweep(sweep_id: str, settings: Settings | None = None) -> SweepView:
+    """A published sweep (a full id or a unique 8+ hex prefix): ``.manifest`` and
+    ``.results`` (the results table as a polars frame), ``.ranked(by=..., min_trades=...)``."""
+    from quantrun.sweeps.store import SweepStore
+    from quantrun.sweeps.view import SweepView
+
+    return SweepView.open(SweepStore(_settings(settings)), sweep_id)
+
+
+def export_sweep(sweep_id: str, settings: Settings | None = None, *, fmt: str = "csv") -> bytes:
+    """A sweep's results table as stored: ``fmt`` ``csv`` or ``parquet``."""
+    return open_sweep(sweep_id, settings).file_bytes(fmt)
+
+
+def materialize_cells(
+    sweep_id: str,
+    settings: Settings | None = None,
+    *,
+    cells: Sequence[int] = (),
+    top: int | None = None,
+    by: str | None = None,
+    min_trades: int | None = None,
+) -> list[Materialized]:
+    """Write and register the full runs of a sweep's ``cells`` (numbers in grid order), or
+    of its ``top`` cells by the metric ``by`` (with at least ``min_trades`` trades): each is
+    byte-identical to ``create_run`` with the same inputs."""
+    from quantrun.sweeps.materialize import materialize
+
+    resolved = _settings(settings)
+    view = open_sweep(sweep_id, resolved)
+    chosen = [view.cell(k) for k in cells]
+    if top is not None:
+        chosen += [
+            view.cell(item["cell"])
+            for item in view.rows(by=by, min_trades=min_trades, top=top, metrics=())
+        ]
+    return materialize(view.manifest, chosen, resolved)
 
 
 # -- the registry and the kill switch -----------------------------------------------------------

@@ -49,6 +49,7 @@ from quantrun.runs.manifest import (
     Window,
 )
 from quantrun.runs.policy import require_creation, run_exists
+from quantrun.runs.reader import STRATEGY_SOURCE_FILE
 from quantrun.runs.registry import Registry
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
 from quantrun.runs.slots import BuildSlots
@@ -72,7 +73,7 @@ Progress = Callable[[str], None]
 #: The strategy the kernel is warmed up with (the user's code never runs on that thread).
 WARM_UP_STRATEGY = "buy_and_hold"
 #: The artifact holding the strategy's code (identity schema 2 on).
-STRATEGY_SOURCE = "strategy_source.json"
+STRATEGY_SOURCE = STRATEGY_SOURCE_FILE
 
 #: The stages a build reports through its ``progress`` hook, in order: the CLI progress bar,
 #: the job page and the benchmarks read this one tuple. A build waiting for a free slot

@@ -19,6 +19,9 @@ from quantrun.metrics import metric_ids
 from quantrun.runs.manifest import Manifest, ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
+#: The artifact a run keeps its strategy's code in (identity schema 2 on).
+STRATEGY_SOURCE_FILE = "strategy_source.json"
+
 
 @dataclass(frozen=True)
 class RunView:
@@ -107,6 +110,14 @@ class RunView:
 
     def bars(self) -> pl.DataFrame:
         return pl.read_parquet(self.artifact_path("bars.parquet"))
+
+    def strategy_source(self) -> dict[str, Any] | None:
+        """The strategy code the run kept (``strategy_source.json``), or None for a run made
+        before runs kept their code."""
+        if STRATEGY_SOURCE_FILE not in self.manifest.artifact_names:
+            return None
+        data: dict[str, Any] = self._json(STRATEGY_SOURCE_FILE)
+        return data
 
     def media_type(self, name: str) -> str:
         """The media type the manifest records for an artifact (the manifest is JSON)."""

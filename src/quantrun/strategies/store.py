@@ -50,6 +50,9 @@ class StoredStrategy:
     source_sha256: str
     origin: str  # the path it was added from, as given (outside any identity)
     added_at: str | None = None
+    #: Its description as the checker found it (id, version, description, parameters), so
+    #: listing strategies never runs the user's code.
+    described: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class StoredStrategy:
             "source_sha256": self.source_sha256,
             "origin": self.origin,
             "added_at": self.added_at,
+            "described": self.described,
         }
 
 
@@ -119,11 +123,15 @@ class StrategyStore:
         replace_file(self.index_path, canonical_file_bytes(data))
 
     def add(
-        self, source: StrategySource, classes: list[tuple[str, str, str]], origin: str
+        self, source: StrategySource, described: list[dict[str, Any]], origin: str
     ) -> list[StoredStrategy]:
-        """List the strategies ``classes`` ((id, version, class name), as the checker found
-        them) of ``source``. Idempotent for the same code; STRATEGY_EXISTS for an id a built-in
-        uses or an id and version listed with other code."""
+        """List the strategies of ``source`` (``described``: as the checker found them, each
+        with id, version and class_name). Idempotent for the same code; STRATEGY_EXISTS for an
+        id a built-in uses or an id and version listed with other code."""
+        classes = [
+            (str(d["id"]), str(d["version"]), str(d.get("class_name", ""))) for d in described
+        ]
+        by_key = {(str(d["id"]), str(d["version"])): d for d in described}
         for strategy_id, _version, _name in classes:
             if versions_of(strategy_id):
                 raise error(
@@ -148,7 +156,15 @@ class StrategyStore:
             for strategy_id, version, name in classes:
                 if any((r.id, r.version) == (strategy_id, version) for r in rows):
                     continue
-                entry = StoredStrategy(strategy_id, version, name, source.sha256, origin, now)
+                entry = StoredStrategy(
+                    strategy_id,
+                    version,
+                    name,
+                    source.sha256,
+                    origin,
+                    now,
+                    by_key[(strategy_id, version)],
+                )
                 rows.append(entry)
                 added.append(entry)
             self._write_index(rows)

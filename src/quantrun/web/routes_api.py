@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from quantrun.api import export_runs_csv, inspect_file, list_strategies, open_run, refused_report
+from quantrun.api import export_runs_csv, inspect_file, open_run, refused_report
 from quantrun.data.request import IngestRequest
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.fields import validated
@@ -24,7 +24,7 @@ from quantrun.web.forms import form_data, form_fields
 from quantrun.web.hints import for_web
 from quantrun.web.problems import problem_responses
 from quantrun.web.queries import comparison, context, runs_listing
-from quantrun.web.views import decisions_page, job_detail
+from quantrun.web.views import decisions_page, job_detail, strategies_page
 
 # Every request can be malformed (400, also request validation), too large (413) or hit a bug
 # (500); every POST also passes the cross-site check (403) and the rate limit (429) in guard.py.
@@ -121,9 +121,12 @@ def get_compare(view: Annotated[dict[str, Any], Depends(comparison)]) -> dict[st
     return view
 
 
-@router.get("/strategies", summary="Registered strategies with their parameters")
-def get_strategies() -> dict[str, Any]:
-    return {"strategies": [info.to_dict() for info in list_strategies()]}
+@router.get(
+    "/strategies",
+    summary="Every strategy (built-in and added with the CLI) with its parameters and code",
+)
+def get_strategies(request: Request) -> dict[str, Any]:
+    return strategies_page(_ctx(request))
 
 
 @router.post(

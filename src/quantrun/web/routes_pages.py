@@ -18,7 +18,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from quantrun.runs.builder import BUILD_STAGES
 from quantrun.web.queries import comparison, context, runs_listing
 from quantrun.web.responses import templates
-from quantrun.web.views import error_catalogue, job_detail, new_run_form, run_detail
+from quantrun.web.views import (
+    error_catalogue,
+    job_detail,
+    new_run_form,
+    run_detail,
+    strategies_page,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -183,6 +189,11 @@ def compare_page(
 @router.get("/runs/new")
 def new_run_page(request: Request) -> Response:
     return render(request, "new_run.html", new_run_form(_ctx(request)))
+
+
+@router.get("/strategies")
+def strategies_list_page(request: Request) -> Response:
+    return render(request, "strategies.html", strategies_page(_ctx(request)))
 
 
 @router.get("/docs/errors")

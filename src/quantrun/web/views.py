@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from quantrun.api import list_datasets, list_runs, list_strategies, open_run
+from quantrun.api import list_datasets, list_runs, list_strategies, open_run, show_strategy
 from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
@@ -180,7 +180,7 @@ def runs_index(
         "descending": descending,
         "sorts": list(SORTS),
         "statuses": list(RUN_STATUSES),
-        "strategies": [s.id for s in list_strategies()],
+        "strategies": [s.id for s in list_strategies(ctx.settings)],
         "creation": creation_state(ctx),
         "compare_limit": ctx.settings.max_compare_runs,
     }
@@ -230,7 +230,7 @@ def declared_fields(exclude: tuple[str, ...]) -> list[dict[str, Any]]:
 def new_run_form(ctx: Context) -> dict[str, Any]:
     """What the upload form offers: strategies with parameter models, risk levels, timeframes."""
     return {
-        "strategies": [s.to_dict() for s in list_strategies()],
+        "strategies": [s.to_dict() for s in list_strategies(ctx.settings)],
         "risk_levels": {name: cfg.model_dump(mode="json") for name, cfg in RISK_LEVELS.items()},
         "timeframes": list(TIMEFRAMES),
         "default_timeframe": DEFAULT_TIMEFRAME,
@@ -330,6 +330,8 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
             ]
         ],
         "manifest": manifest.to_json(),
+        # The code the run ran (runs made under identity schema 2 on keep it).
+        "strategy_source": view.strategy_source(),
     }
 
 
@@ -371,3 +373,14 @@ def error_catalogue() -> dict[str, Any]:
             for spec in CATALOGUE.values()
         ]
     }
+
+
+def strategies_page(ctx: Context) -> dict[str, Any]:
+    """``/strategies`` and ``GET /api/v1/strategies``: every strategy a run can name (built-in
+    and added) with its parameters, the sha256 of its code and the code itself. Strategies are
+    added only with the CLI on this machine: the server never accepts code."""
+    rows = []
+    for info in list_strategies(ctx.settings):
+        detail = show_strategy(info.id, ctx.settings)
+        rows.append(detail.to_dict())
+    return {"strategies": rows}
