@@ -176,3 +176,53 @@ def test_the_web_lists_added_strategies_and_runs_one(work: Path) -> None:
         assert job["state"] == "succeeded", job
         run_page = client.get(f"/runs/{job['run_id']}")
         assert "Strategy code" in run_page.text and "class AboveSma" in run_page.text
+
+
+HANGS = RAISES.replace(
+    'raise ValueError("too many bars for me")', "while True:\n                pass"
+)
+
+
+def test_a_strategy_that_hangs_is_stopped_by_the_time_limit(work: Path) -> None:
+    settings = Settings(runs_root=work / "root", strategy_time_limit_seconds=1.0)
+    hangs = work / "hangs.py"
+    hangs.write_text(HANGS.replace('"fragile"', '"hangs"'), encoding="utf-8")
+    source = StrategySource.from_path(hangs)
+    StrategyStore(settings.layout).add(
+        source, [{"id": "hangs", "version": "1", "class_name": "Fragile"}], str(hangs)
+    )
+    with pytest.raises(QuantrunError) as caught:
+        create_run(
+            str(work / "DEMO-1m.csv"), settings, symbol="DEMO", strategy="hangs", timeframe="15m"
+        )
+    assert caught.value.code == ErrorCode.STRATEGY_TIMEOUT
+    assert caught.value.exit_code == 4
+
+
+ENTRY_POINT_MODULE = EXAMPLE.read_text().replace('id = "above_sma"', 'id = "packaged_sma"')
+
+
+def test_an_installed_package_provides_a_strategy_through_its_entry_point(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distribution on sys.path declaring ``[quantrun.strategies] packaged_sma = ...``."""
+    site = work / "site"
+    (site / "my_strategies").mkdir(parents=True)
+    (site / "my_strategies" / "__init__.py").write_text(ENTRY_POINT_MODULE, encoding="utf-8")
+    dist = site / "my_strategies-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-strategies\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[quantrun.strategies]\npackaged_sma = my_strategies:AboveSma\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    settings = Settings(runs_root=work / "root")
+    run = create_run(
+        str(work / "DEMO-1m.csv"), settings, symbol="DEMO", strategy="packaged_sma", timeframe="1h"
+    )
+    strategy = run.manifest.identity.strategy
+    assert strategy.id == "packaged_sma" and strategy.source_sha256
+    kept = open_run(run.run_id, settings).strategy_source()
+    assert kept is not None and kept["kind"] == "entry_point"
+    assert any("my-strategies==1.0" in f["path"] for f in kept["files"])
+    assert verify_run(run.run_id, settings, rerun=True).ok

@@ -33,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     TIMEFRAME_UNKNOWN = "TIMEFRAME_UNKNOWN"
     TIMEZONE_UNKNOWN = "TIMEZONE_UNKNOWN"
     RESAMPLE_DOWNWARD = "RESAMPLE_DOWNWARD"
+    CALENDAR_UNKNOWN = "CALENDAR_UNKNOWN"
+    CALENDAR_UNAVAILABLE = "CALENDAR_UNAVAILABLE"
     SETTINGS_INVALID = "SETTINGS_INVALID"
     # input rejected: the file as a whole
     INPUT_NOT_FOUND = "INPUT_NOT_FOUND"
@@ -59,6 +61,7 @@ class ErrorCode(enum.StrEnum):
     CSV_UNSORTED = "CSV_UNSORTED"
     CSV_DUPLICATE_TIMESTAMP = "CSV_DUPLICATE_TIMESTAMP"
     CSV_TIMEFRAME_MISMATCH = "CSV_TIMEFRAME_MISMATCH"
+    RESAMPLE_SESSION_GRID = "RESAMPLE_SESSION_GRID"
     # strategies, risk, runs
     STRATEGY_UNKNOWN = "STRATEGY_UNKNOWN"
     STRATEGY_PARAMS_INVALID = "STRATEGY_PARAMS_INVALID"
@@ -70,6 +73,7 @@ class ErrorCode(enum.StrEnum):
     STRATEGY_SOURCE_INVALID = "STRATEGY_SOURCE_INVALID"
     STRATEGY_EXISTS = "STRATEGY_EXISTS"
     STRATEGY_FAILED = "STRATEGY_FAILED"
+    STRATEGY_TIMEOUT = "STRATEGY_TIMEOUT"
     STRATEGY_IMPORT_FAILED = "STRATEGY_IMPORT_FAILED"
     STRATEGY_NONE_FOUND = "STRATEGY_NONE_FOUND"
     STRATEGY_ID_INVALID = "STRATEGY_ID_INVALID"
@@ -95,6 +99,16 @@ class ErrorCode(enum.StrEnum):
     KILL_SWITCH_ENGAGED = "KILL_SWITCH_ENGAGED"
     COMPARE_TOO_FEW_RUNS = "COMPARE_TOO_FEW_RUNS"
     COMPARE_DUPLICATE_RUN = "COMPARE_DUPLICATE_RUN"
+    SWEEP_GRID_INVALID = "SWEEP_GRID_INVALID"
+    SWEEP_PARAM_UNKNOWN = "SWEEP_PARAM_UNKNOWN"
+    SWEEP_RANGE_INVALID = "SWEEP_RANGE_INVALID"
+    SWEEP_VALUE_INVALID = "SWEEP_VALUE_INVALID"
+    SWEEP_CELLS_INVALID = "SWEEP_CELLS_INVALID"
+    SWEEP_NOT_FOUND = "SWEEP_NOT_FOUND"
+    SWEEP_IN_PROGRESS = "SWEEP_IN_PROGRESS"
+    SWEEP_INTERRUPTED = "SWEEP_INTERRUPTED"
+    SWEEP_EXECUTOR_FAILED = "SWEEP_EXECUTOR_FAILED"
+    SWEEP_INPUT_CHANGED = "SWEEP_INPUT_CHANGED"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -104,6 +118,7 @@ class ErrorCode(enum.StrEnum):
     LIMIT_RATE = "LIMIT_RATE"
     LIMIT_DISK_FULL = "LIMIT_DISK_FULL"
     LIMIT_COMPARE_RUNS = "LIMIT_COMPARE_RUNS"
+    LIMIT_SWEEP_CELLS = "LIMIT_SWEEP_CELLS"
     # web hardening
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     CSRF_REJECTED = "CSRF_REJECTED"
@@ -197,6 +212,22 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Pick a timeframe that is a whole multiple of the dataset's base timeframe.",
         ),
         _spec(
+            E.CALENDAR_UNKNOWN,
+            _U,
+            400,
+            "Unknown exchange calendar",
+            "Name a calendar of the exchange-calendars library, such as XNYS, XLON, XTKS or 24/5 "
+            "(the message lists close names).",
+        ),
+        _spec(
+            E.CALENDAR_UNAVAILABLE,
+            _U,
+            400,
+            "Exchange calendars are not installed",
+            "Install the optional extra (pip install 'quantrun[calendars]'), or leave out "
+            "--calendar to treat the data as trading around the clock.",
+        ),
+        _spec(
             E.SETTINGS_INVALID,
             _U,
             400,
@@ -263,6 +294,15 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Strategy id and version already taken",
             "A strategy id and version name one source: bump `version` in your class to add "
             "changed code, or pick an id no built-in uses (`quantrun strategies list`).",
+        ),
+        _spec(
+            E.STRATEGY_TIMEOUT,
+            _L,
+            422,
+            "The strategy took too long",
+            "The strategy's signals did not finish within QUANTRUN_STRATEGY_TIME_LIMIT_SECONDS; "
+            "look for an endless loop (`quantrun strategies check PATH` reports its time per "
+            "100k bars) or raise the limit.",
         ),
         _spec(
             E.STRATEGY_FAILED,
@@ -476,6 +516,87 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Name each run once; a prefix and the full id of one run count as the same run.",
         ),
         _spec(
+            E.SWEEP_GRID_INVALID,
+            _U,
+            400,
+            "Malformed sweep grid",
+            "Give each axis as --grid NAME=V1,V2,... or --grid NAME=START:STOP:STEP, each name "
+            "once and each value once (a grid file: a JSON object of NAME: values); see "
+            "docs/sweeps.md.",
+        ),
+        _spec(
+            E.SWEEP_PARAM_UNKNOWN,
+            _U,
+            400,
+            "The strategy has no such parameter",
+            "Name the strategy's own parameters; `quantrun strategies list` shows them.",
+        ),
+        _spec(
+            E.SWEEP_RANGE_INVALID,
+            _U,
+            400,
+            "Empty or malformed range",
+            "Write a range as START:STOP:STEP with numbers, STEP above 0 and START at most "
+            "STOP (both ends are included when on the step).",
+        ),
+        _spec(
+            E.SWEEP_VALUE_INVALID,
+            _U,
+            400,
+            "Not a number for a numeric parameter",
+            "Give numbers for numeric parameters; `quantrun strategies list` shows each "
+            "parameter's type and range.",
+        ),
+        _spec(
+            E.SWEEP_CELLS_INVALID,
+            _U,
+            400,
+            "The strategy refuses cells of the grid",
+            "Change the grid so every cell is valid (e.g. fast below slow), or pass "
+            "--skip-invalid to leave those cells out (they are recorded as skipped).",
+        ),
+        _spec(
+            E.SWEEP_NOT_FOUND,
+            _N,
+            404,
+            "Sweep not found",
+            "List sweeps with `quantrun sweeps list`; a sweep id is 64 hexadecimal characters, "
+            "or a unique prefix of at least 8.",
+        ),
+        _spec(
+            E.SWEEP_IN_PROGRESS,
+            _L,
+            409,
+            "The sweep is being computed by another process",
+            "Wait for the other process to finish (the same command then returns its result at "
+            "once), or stop it; a stopped sweep resumes where it was.",
+        ),
+        _spec(
+            E.SWEEP_INTERRUPTED,
+            _X,
+            500,
+            "Sweep interrupted",
+            "Every finished cell is kept: run the same command again and it computes only the "
+            "missing cells.",
+        ),
+        _spec(
+            E.SWEEP_EXECUTOR_FAILED,
+            _X,
+            502,
+            "The sweep's executor failed",
+            "Check the Dask scheduler's address and that every worker runs the same quantrun "
+            "and libraries (pip install 'quantrun[dask]'), or use --executor local; finished "
+            "cells are kept for the next attempt.",
+        ),
+        _spec(
+            E.SWEEP_INPUT_CHANGED,
+            _I,
+            409,
+            "The sweep's input no longer gives its cells",
+            "The input files changed or moved since the sweep: run the command from the folder "
+            "the sweep was created in with the same files, or create the sweep again.",
+        ),
+        _spec(
             E.INPUT_NOT_FOUND,
             _I,
             404,
@@ -645,6 +766,14 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Pass the file's real timeframe with --timeframe (the message names the likely one).",
         ),
         _spec(
+            E.RESAMPLE_SESSION_GRID,
+            _I,
+            422,
+            "Bars open on an exchange's session grid",
+            "These bars open on their sessions' grid (e.g. 09:30), not on the UTC grid; resample "
+            "them with the sessions of their calendar, or run on the dataset's own timeframe.",
+        ),
+        _spec(
             E.LIMIT_INPUT_SIZE,
             _L,
             413,
@@ -703,6 +832,13 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             400,
             "Too many runs in one comparison",
             "Compare fewer runs at once, or raise QUANTRUN_MAX_COMPARE_RUNS.",
+        ),
+        _spec(
+            E.LIMIT_SWEEP_CELLS,
+            _L,
+            413,
+            "Too many cells in one sweep",
+            "Use fewer or coarser axes, or raise QUANTRUN_MAX_SWEEP_CELLS.",
         ),
         _spec(
             E.HOST_NOT_ALLOWED,

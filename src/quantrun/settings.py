@@ -82,6 +82,20 @@ class Settings(BaseModel):
         description="Most runs one comparison takes (`runs compare`, /compare, "
         "GET /api/v1/compare); more are refused with LIMIT_COMPARE_RUNS.",
     )
+    max_sweep_cells: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Most cells one sweep may have (`sweeps create`, POST /api/v1/sweeps); a "
+        "bigger grid is refused with LIMIT_SWEEP_CELLS before any work.",
+    )
+    sweep_workers: int = Field(
+        default=0,
+        ge=0,
+        le=512,
+        description="Worker processes a local sweep uses when --workers is not given; 0 = the "
+        "machine's cores.",
+    )
     rate_limit_per_minute: int = Field(
         default=30,
         ge=0,
@@ -131,6 +145,14 @@ class Settings(BaseModel):
         le=3600,
         description="Seconds the checks of a strategy's code (`strategies check`, `strategies "
         "add`) may take in their own process before it is stopped (STRATEGY_CHECK_TIMEOUT).",
+    )
+    strategy_time_limit_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="Seconds a user's strategy may spend computing a run's signals before the "
+        "run is stopped (STRATEGY_TIMEOUT); enforced where the build runs on a main thread (CLI, "
+        "web jobs, sweep workers).",
     )
     log_level: str = Field(
         default="warning",

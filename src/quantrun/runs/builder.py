@@ -55,6 +55,7 @@ from quantrun.runs.request import ResolvedRequest, RunCreateRequest
 from quantrun.runs.slots import BuildSlots
 from quantrun.settings import Settings
 from quantrun.staging import staging_dir
+from quantrun.strategies.limits import time_limit as limited
 from quantrun.strategies.store import finder
 from quantrun.version import __version__
 
@@ -225,7 +226,11 @@ def identify(run_bars: RunBars, resolved: ResolvedRequest) -> tuple[Identity, st
 
 
 def evaluate(
-    run_bars: RunBars, resolved: ResolvedRequest, *, progress: Progress = _no_progress
+    run_bars: RunBars,
+    resolved: ResolvedRequest,
+    *,
+    progress: Progress = _no_progress,
+    time_limit: float | None = None,
 ) -> Evaluated:
     """Simulate ``resolved`` on ``run_bars`` and compute its metrics, writing nothing: exactly
     what :func:`create_run` computes before it writes the artifacts."""
@@ -233,16 +238,19 @@ def evaluate(
     request = resolved.request
     bars = run_bars.bars
     progress("simulate")
+    # A user's code may hang: it gets ``time_limit`` seconds (the built-ins are ours).
+    limit = None if resolved.source.kind == "builtin" else time_limit
     try:
-        sim = simulate(
-            bars,
-            request.strategy,
-            resolved.params,
-            resolved.risk,
-            resolved.costs,
-            version=resolved.strategy.version,
-            strategy_class=resolved.strategy,
-        )
+        with limited(limit, f"strategy {request.strategy} v{resolved.strategy.version}"):
+            sim = simulate(
+                bars,
+                request.strategy,
+                resolved.params,
+                resolved.risk,
+                resolved.costs,
+                version=resolved.strategy.version,
+                strategy_class=resolved.strategy,
+            )
     except QuantrunError:
         raise
     except Exception as exc:
@@ -326,7 +334,9 @@ def _build(
             log.info("build.exists", run_id=run_id)
             return RunResult(run_id, False, final, existing)
 
-    evaluated = evaluate(run_bars, resolved, progress=progress)
+    evaluated = evaluate(
+        run_bars, resolved, progress=progress, time_limit=settings.strategy_time_limit_seconds
+    )
     sim, metrics = evaluated.sim, evaluated.metrics
     progress("write")
     try:

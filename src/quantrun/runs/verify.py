@@ -24,7 +24,7 @@ from quantrun.runs.registry import Registry
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.strategies.source import StrategySource
-from quantrun.strategies.store import FoundStrategy, builtin_finder, class_in
+from quantrun.strategies.store import FoundStrategy, builtin_finder, class_in, finder
 
 if TYPE_CHECKING:
     from quantrun.runs.request import StrategyFinder
@@ -101,21 +101,23 @@ def run_code(view: RunView, settings: Settings) -> RunCode:
     if STRATEGY_SOURCE not in view.manifest.artifact_names:
         return RunCode(builtin_finder, None)
     stored = StrategySource.from_json(json.loads(view.read_bytes(STRATEGY_SOURCE)))
-    if stored.kind != "builtin":
+    if stored.kind not in ("builtin", "entry_point"):
 
         def from_the_run(strategy_id: str, version: str | None) -> FoundStrategy:
             return FoundStrategy(class_in(stored, strategy_id, version or ""), stored, "added")
 
         return RunCode(from_the_run, None)
-    current = builtin_finder(strategy.id, strategy.version)
+    find: StrategyFinder = builtin_finder if stored.kind == "builtin" else finder(settings.layout)
+    current = find(strategy.id, strategy.version)
     moved = None
+    what = "built-in" if stored.kind == "builtin" else "installed package's strategy"
     if current.source.sha256 != strategy.source_sha256:
         moved = (
-            f"the built-in {strategy.id} v{strategy.version} changed since this run "
+            f"the {what} {strategy.id} v{strategy.version} changed since this run "
             f"(code {(strategy.source_sha256 or '')[:12]} then, {current.source.sha256[:12]} "
             "now): compared the trades, decisions and metrics both define"
         )
-    return RunCode(builtin_finder, moved)
+    return RunCode(find, moved)
 
 
 def verify(registry: Registry, run_id: str, settings: Settings, *, rerun: bool) -> VerifyReport:

@@ -100,6 +100,20 @@ class StrategySource:
         text = inspect.getsource(strategy)
         return cls("builtin", (SourceFile(f"{strategy.__module__}.{strategy.__name__}", text),))
 
+    @classmethod
+    def of_entry_point(cls, strategy: type[Strategy], dist: str, version: str) -> StrategySource:
+        """An installed package's strategy: its distribution's name and version, and the text
+        of the module file that defines the class."""
+        path = inspect.getsourcefile(strategy)
+        text = Path(path).read_text(encoding="utf-8") if path else inspect.getsource(strategy)
+        return cls(
+            "entry_point",
+            (
+                SourceFile(f"{dist}=={version}", ""),
+                SourceFile(f"{strategy.__module__.replace('.', '/')}.py", text),
+            ),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SOURCE_SCHEMA_VERSION,
@@ -143,8 +157,11 @@ class StrategySource:
     def load(self) -> ModuleType:
         """Import this code under :attr:`module_name` (once per process; the same hash is the
         same code, so a second load returns the module already imported)."""
-        if self.kind == "builtin":
-            raise error(ErrorCode.STRATEGY_SOURCE_INVALID, "a built-in is loaded by its registry")
+        if self.kind in ("builtin", "entry_point"):
+            raise error(
+                ErrorCode.STRATEGY_SOURCE_INVALID,
+                "a built-in or an installed package's strategy is loaded where it is installed",
+            )
         loaded = sys.modules.get(self.module_name)
         if loaded is not None:
             return loaded

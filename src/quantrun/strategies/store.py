@@ -210,7 +210,11 @@ def _entry_point(strategy_id: str, version: str | None) -> FoundStrategy | None:
             continue
         if version is not None and cls.version != version:
             continue
-        return FoundStrategy(cls, StrategySource.of_builtin(cls), "entry_point")
+        dist = point.dist
+        name, dist_version = (dist.name, dist.version) if dist is not None else ("unknown", "")
+        return FoundStrategy(
+            cls, StrategySource.of_entry_point(cls, name, dist_version), "entry_point"
+        )
     return None
 
 
