@@ -62,7 +62,7 @@ class Frame:
     bars: pl.DataFrame
 
     def cut(self, k: int) -> Frame:
-        return Frame(f"the first {k:,} bars of {self.name}", self.bars.head(k))
+        return Frame(f"the first {k:,} bar{'s' if k > 1 else ''} of {self.name}", self.bars.head(k))
 
 
 class Checker:
@@ -114,7 +114,10 @@ class Checker:
         self.begin("found")
         classes = strategies_in(module)
         if not classes:
-            self.result("found", FAIL, code=E.STRATEGY_NONE_FOUND, message=_none_found(module))
+            message = _none_found(module)
+            if self.prefix:
+                message += " (a package's strategies are those its __init__.py imports)"
+            self.result("found", FAIL, code=E.STRATEGY_NONE_FOUND, message=message)
             return
         names = ", ".join(f"{_names(c)['strategy']} ({c.__name__})" for c in classes)
         self.result("found", OK, message=names)
@@ -240,7 +243,7 @@ class Checker:
             schema = model.model_json_schema()
         except BaseException as exc:  # a custom type's schema is user code
             raise _Failed(
-                E.STRATEGY_PARAMS_INVALID_MODEL, f"it has no JSON schema: {self.where(exc)}"
+                E.STRATEGY_PARAMS_INVALID_MODEL, f"Params has no JSON schema: {self.where(exc)}"
             ) from None
         properties = schema.get("properties", {})
         for name, info in model.model_fields.items():
