@@ -226,3 +226,23 @@ def test_an_installed_package_provides_a_strategy_through_its_entry_point(
     assert kept is not None and kept["kind"] == "entry_point"
     assert any("my-strategies==1.0" in f["path"] for f in kept["files"])
     assert verify_run(run.run_id, settings, rerun=True).ok
+
+
+def test_a_user_file_that_registers_its_class_stays_out_of_the_builtins(work: Path) -> None:
+    from quantrun.strategies.registry import versions_of
+
+    decorated = work / "decorated.py"
+    text = EXAMPLE.read_text().replace('id = "above_sma"', 'id = "decorated_sma"')
+    text = text.replace(
+        "class AboveSma(Strategy):",
+        "from quantrun.strategies.registry import register\n\n\n@register\nclass AboveSma(Strategy):",
+    )
+    decorated.write_text(text, encoding="utf-8")
+    settings = Settings(runs_root=work / "root")
+    assert _cli("strategies", "add", str(decorated), root=settings.runs_root)[0] == 0
+    run = create_run(
+        str(work / "DEMO-1m.csv"), settings, symbol="DEMO", strategy="decorated_sma", timeframe="1h"
+    )
+    assert run.created and versions_of("decorated_sma") == []
+    kept = open_run(run.run_id, settings).strategy_source()
+    assert kept is not None and kept["kind"] == "file"

@@ -16,12 +16,14 @@ HTTP (strategies are added with the CLI on the machine).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -190,11 +192,32 @@ def import_path(path: Path, module_name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _register_does_nothing():
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
     return module
+
+
+@contextlib.contextmanager
+def _register_does_nothing() -> Iterator[None]:
+    """A user's file found by its classes may still decorate them with ``@register``: while it
+    is imported, ``register`` only returns the class, so the built-ins' registry never holds
+    user code (which would make it look like a built-in)."""
+    from quantrun import strategies
+    from quantrun.strategies import registry
+
+    def keep(cls: Any) -> Any:
+        return cls
+
+    saved = registry.register, strategies.register
+    registry.register = keep
+    strategies.register = keep
+    try:
+        yield
+    finally:
+        registry.register, strategies.register = saved
 
 
 def strategies_in(module: ModuleType) -> list[type[Strategy]]:
