@@ -235,7 +235,8 @@ def test_a_user_file_that_registers_its_class_stays_out_of_the_builtins(work: Pa
     text = EXAMPLE.read_text().replace('id = "above_sma"', 'id = "decorated_sma"')
     text = text.replace(
         "class AboveSma(Strategy):",
-        "from quantrun.strategies.registry import register\n\n\n@register\nclass AboveSma(Strategy):",
+        "from quantrun.strategies.registry import register\n\n\n"
+        "@register\nclass AboveSma(Strategy):",
     )
     decorated.write_text(text, encoding="utf-8")
     settings = Settings(runs_root=work / "root")
