@@ -125,10 +125,17 @@ def _num(value: float | None) -> str:
 def _echo_summary(q: QualitySummary) -> None:
     span = f"{q.first_bar} → {q.last_bar}"
     click.echo(f"  data     {q.rows:,} bars of {q.timeframe}  {span}")
-    click.echo(
-        f"  coverage {q.coverage:.4%} ({q.rows:,} of {q.expected_bars:,} expected; "
-        f"{q.gaps:,} gap(s), {q.missing_bars:,} missing bar(s))"
-    )
+    if q.calendar is None:
+        click.echo(
+            f"  coverage {q.coverage:.4%} ({q.rows:,} of {q.expected_bars:,} expected; "
+            f"{q.gaps:,} gap(s), {q.missing_bars:,} missing bar(s))"
+        )
+    else:
+        click.echo(
+            f"  coverage {q.coverage:.4%} ({q.present_bars:,} of {q.expected_bars:,} expected "
+            f"sessions' bars of {q.calendar}; {q.gaps:,} gap(s), {q.missing_bars:,} missing "
+            f"bar(s); {q.outside_sessions:,} bar(s) outside the sessions)"
+        )
     click.echo(
         f"  flags    {q.zero_volume_bars:,} zero-volume bar(s), "
         f"{q.outlier_returns:,} outlier return(s)"

@@ -92,7 +92,11 @@ def data_inspect(runs_root: str | None, as_json: bool, **values: Any) -> None:
                 f"{source['name']}: {source['format']} ({header}), {source['rows']:,} rows, "
                 f"sha256 {source['sha256'][:16]}…"
             )
+            if "time_column" in source:
+                click.echo(f"time column: {_time_column(source['time_column'])}")
         click.echo(f"timestamps: {', '.join(report['timestamp_kinds']) or '-'}")
+        if "sessions" in report:
+            click.echo(f"sessions: {_sessions(report['sessions'])}")
         click.echo("checks:")
         for check in report["checks"]:
             mark = {"pass": "ok  ", "fail": "FAIL", "repaired": "fix ", "skipped": "skip"}
@@ -110,6 +114,19 @@ def data_inspect(runs_root: str | None, as_json: bool, **values: Any) -> None:
             _echo_summary(quality_summary(report["quality"]))
     if failure is not None:
         exit_after_report(failure, as_json)
+
+
+def _time_column(chosen: dict[str, Any]) -> str:
+    if chosen["rule"] == "pandas-index":
+        return f"column {chosen['column']} (unnamed: a pandas index)"
+    return f"column {chosen['column']} {chosen['name']!r} (--time-column)"
+
+
+def _sessions(sessions: dict[str, Any]) -> str:
+    parts = ["session dates (bars labelled by their date)"] if sessions["session_dates"] else []
+    if sessions["calendar"] is not None:
+        parts.append(f"calendar {sessions['calendar']}")
+    return ", ".join(parts)
 
 
 @data.command("list")

@@ -3,13 +3,20 @@
 ``COLUMN_ALIASES`` is the declared table of accepted header names (matched case-insensitively,
 surrounding whitespace ignored). ``BINANCE_COLUMNS`` is the positional layout of Binance kline
 files, which may come with or without a header row.
+
+The time column is found by its alias, or named with ``time_column`` (``--time-column``); a
+file with neither whose first column is unnamed (``INDEX_COLUMN_NAMES``: what pandas'
+``DataFrame.to_csv()`` writes for its index) takes that column when its first value parses as
+a timestamp. The choice is recorded (:class:`TimeColumn`).
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from quantrun.errors import ErrorCode, error
 
@@ -25,6 +32,10 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "close": ("close", "c", "close_price"),
     "volume": ("volume", "vol", "v", "base_volume"),
 }
+
+#: Header names (lower case) of a first column that holds a pandas index: no name (what
+#: ``DataFrame.to_csv()`` writes), the name pandas gives it when read back, ``reset_index()``'s.
+INDEX_COLUMN_NAMES = ("", "unnamed: 0", "index")
 
 #: Binance kline export, 12 columns, in file order.
 BINANCE_COLUMNS = (
@@ -53,6 +64,21 @@ _NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 
 
 @dataclass(frozen=True)
+class TimeColumn:
+    """A time column not found by its alias: which one, and why it was taken."""
+
+    #: The header's name for it, as written ("" for an unnamed column).
+    name: str
+    #: 1-based column number.
+    column: int
+    #: ``time-column`` (named by the user) or ``pandas-index`` (an unnamed first column).
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "column": self.column, "rule": self.rule}
+
+
+@dataclass(frozen=True)
 class Layout:
     """How one file maps onto the canonical fields."""
 
@@ -62,6 +88,8 @@ class Layout:
     positions: dict[str, int]
     #: column names to use: the header's, or Binance names for a headerless file
     names: tuple[str, ...]
+    #: how the time column was chosen, when not by its alias
+    time_column: TimeColumn | None = None
 
     @property
     def column_count(self) -> int:
@@ -72,10 +100,27 @@ def _split(line: str) -> list[str]:
     return [cell.strip().strip('"').strip() for cell in line.split(",")]
 
 
-def detect_layout(first_line: str, requested: Format) -> Layout:
-    """Decide header/no header and the column of each field from the first line."""
+def detect_layout(
+    first_line: str,
+    requested: Format,
+    *,
+    time_column: str | None = None,
+    is_time: Callable[[], bool] | None = None,
+) -> Layout:
+    """Decide header/no header and the column of each field from the first line.
+
+    ``time_column`` names the time column (``--time-column``); ``is_time`` says whether the
+    first data row's first cell parses as a timestamp (asked only of an unnamed first column
+    when no column is a time column by its name)."""
     cells = _split(first_line)
     numeric = all(_NUMBER.match(c) for c in cells if c != "") and cells[0] != ""
+    if numeric and time_column is not None:
+        raise error(
+            ErrorCode.CSV_MISSING_COLUMN,
+            f"--time-column {time_column[:40]!r} was given but the file has no header line",
+            lines=[1],
+            hint="Add a header line, or leave out --time-column for a headerless Binance file.",
+        )
     if numeric:
         if requested == Format.GENERIC:
             raise error(
@@ -100,7 +145,13 @@ def detect_layout(first_line: str, requested: Format) -> Layout:
 
     names = [c.lower() for c in cells]
     positions: dict[str, int] = {}
+    chosen: TimeColumn | None = None
+    if time_column is not None:
+        chosen = _named_time_column(cells, names, time_column)
+        positions["ts"] = chosen.column - 1
     for field, aliases in COLUMN_ALIASES.items():
+        if field in positions:
+            continue
         found = [i for i, name in enumerate(names) if name in aliases]
         if len(found) > 1:
             shown = ", ".join(repr(cells[i]) for i in found)
@@ -111,12 +162,28 @@ def detect_layout(first_line: str, requested: Format) -> Layout:
             )
         if found:
             positions[field] = found[0]
+    if chosen is not None and list(positions.values()).count(positions["ts"]) > 1:
+        other = next(f for f, i in positions.items() if f != "ts" and i == positions["ts"])
+        raise error(
+            ErrorCode.CSV_AMBIGUOUS_COLUMN,
+            f"--time-column {time_column!r} names the {other} column",
+            lines=[1],
+            hint="Name the column that holds the bar times.",
+        )
+    index_note = ""
+    if "ts" not in positions and names[0] in INDEX_COLUMN_NAMES and len(cells) > 1:
+        if is_time is not None and is_time():
+            chosen = TimeColumn(cells[0], 1, "pandas-index")
+            positions["ts"] = 0
+        else:
+            index_note = " (the unnamed first column does not hold timestamps)"
     missing = [f for f in FIELDS if f not in positions]
     if missing:
         raise error(
             ErrorCode.CSV_MISSING_COLUMN,
             f"missing column(s) {', '.join(missing)}; header has: "
             f"{', '.join(_shown(c) for c in cells[:20])}{' …' if len(cells) > 20 else ''}"
+            + index_note
             + _delimiter_note(first_line)
             + _line_end_note(first_line),
             lines=[1],
@@ -131,7 +198,28 @@ def detect_layout(first_line: str, requested: Format) -> Layout:
             hint="Pass --format generic (or auto) for this file.",
         )
     fmt = Format.BINANCE if is_binance and requested != Format.GENERIC else Format.GENERIC
-    return Layout(fmt, True, positions, tuple(cells))
+    return Layout(fmt, True, positions, tuple(cells), chosen)
+
+
+def _named_time_column(cells: list[str], names: list[str], wanted: str) -> TimeColumn:
+    """The column ``--time-column`` names (case-insensitively, spaces and quotes ignored)."""
+    key = wanted.strip().strip('"').strip().lower()
+    found = [i for i, name in enumerate(names) if name == key]
+    if not found:
+        raise error(
+            ErrorCode.CSV_MISSING_COLUMN,
+            f"no column named {_shown(wanted)!r} (--time-column); header has: "
+            f"{', '.join(_shown(c) for c in cells[:20])}{' …' if len(cells) > 20 else ''}",
+            lines=[1],
+            extra={"missing": ["ts"]},
+        )
+    if len(found) > 1:
+        raise error(
+            ErrorCode.CSV_AMBIGUOUS_COLUMN,
+            f"{len(found)} columns are named {_shown(wanted)!r} (--time-column)",
+            lines=[1],
+        )
+    return TimeColumn(cells[found[0]], found[0] + 1, "time-column")
 
 
 def _shown(cell: str, width: int = 40) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -34,6 +34,9 @@ from quantrun.errors import QuantrunError
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
 
+if TYPE_CHECKING:
+    from quantrun.data.calendar import Calendar
+
 log = get_logger(__name__)
 
 
@@ -48,6 +51,8 @@ class Inspection:
     dataset_id: str | None = None
     content_sha256: str | None = None
     quality: dict[str, Any] | None = None
+    #: The exchange calendar named (``--calendar``), loaded.
+    calendar: Calendar | None = None
 
     @property
     def bars(self) -> pl.DataFrame | None:
@@ -57,17 +62,38 @@ class Inspection:
     def error(self) -> QuantrunError | None:
         return self.validated.first_error()
 
+    @property
+    def sessions(self) -> dict[str, Any] | None:
+        """How sessions were handled (``session_dates``, ``calendar``), when they were."""
+        return session_handling(self.request, self.validated)
+
     def to_dict(self) -> dict[str, Any]:
         err = self.error
-        return {
+        out = {
             "valid": err is None,
             "dataset_id": self.dataset_id,
-            "sources": [s.to_dict() for s in self.sources],
+            "sources": [s.reported() for s in self.sources],
             "timestamp_kinds": self.validated.timestamp_kinds,
             "checks": [r.to_dict(with_lines=True) for r in self.validated.results],
             "quality": self.quality,
             "error": err.to_dict() if err else None,
         }
+        sessions = self.sessions
+        if sessions is not None:
+            out["sessions"] = sessions
+        return out
+
+
+def session_handling(request: IngestRequest, validated: Validated) -> dict[str, Any] | None:
+    """What ``data inspect|ingest --json`` and the web preview say of sessions, when the
+    bars were session-dated or a calendar was named (absent otherwise)."""
+    if not validated.session_dates and request.calendar is None:
+        return None
+    return {
+        # Daily/weekly bars stamped with dates: labelled by the date at 00:00 UTC.
+        "session_dates": validated.session_dates,
+        "calendar": validated.sessions.name if validated.sessions is not None else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -84,7 +110,11 @@ def source_records(
     sources: Sequence[SourceFile], provenance: Provenance | None = None
 ) -> list[dict[str, Any]]:
     """What ``dataset.json`` records of each input file: never its local path."""
-    records = [{key: s.to_dict()[key] for key in SOURCE_FIELDS} for s in sources]
+    records = [
+        {key: s.to_dict()[key] for key in SOURCE_FIELDS}
+        | ({"time_column": s.time_column} if s.time_column is not None else {})
+        for s in sources
+    ]
     if provenance is not None:
         records = [r | p for r, p in zip(records, provenance.sources, strict=True)]
     return records
@@ -103,14 +133,18 @@ class IngestResult:
         return self.inspection.quality
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "dataset_id": self.dataset_id,
             "created": self.created,
             "path": str(self.path),
-            "sources": [s.to_dict() for s in self.inspection.sources],
+            "sources": [s.reported() for s in self.inspection.sources],
             "timestamp_kinds": self.inspection.validated.timestamp_kinds,
             "quality": QualitySummary.of(self.quality).to_dict(),
         }
+        sessions = self.inspection.sessions
+        if sessions is not None:
+            out["sessions"] = sessions
+        return out
 
 
 @dataclass(frozen=True)
@@ -147,9 +181,14 @@ class QualitySummary:
     zero_volume_bars: int
     outlier_returns: int
     repairs: dict[str, Any]
+    #: With a calendar: its name, bars found among the expected ones, bars outside sessions.
+    calendar: str | None = None
+    present_bars: int | None = None
+    outside_sessions: int = 0
 
     @classmethod
     def of(cls, report: dict[str, Any]) -> QualitySummary:
+        calendar = report.get("calendar")
         return cls(
             rows=report["rows"],
             timeframe=report["timeframe"],
@@ -162,10 +201,22 @@ class QualitySummary:
             zero_volume_bars=report["zero_volume_bars"]["count"],
             outlier_returns=report["outlier_returns"]["count"],
             repairs=report["repairs"],
+            calendar=None if calendar is None else calendar["name"],
+            present_bars=report["present_bars"] if calendar is not None else None,
+            outside_sessions=report.get("outside_sessions", {}).get("count", 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        calendar = (
+            {}
+            if self.calendar is None
+            else {
+                "calendar": self.calendar,
+                "present_bars": self.present_bars,
+                "outside_sessions": self.outside_sessions,
+            }
+        )
+        return calendar | {
             "rows": self.rows,
             "timeframe": self.timeframe,
             "first_bar": self.first_bar,
@@ -185,6 +236,7 @@ def _validated(request: IngestRequest, settings: Settings) -> tuple[Inspection, 
     source = CsvSource(
         paths=list(request.paths),
         format=request.format,
+        time_column=request.time_column,
         max_bytes=settings.max_input_bytes,
         max_rows=settings.max_rows,
         max_line_bytes=settings.max_line_bytes,
@@ -192,7 +244,7 @@ def _validated(request: IngestRequest, settings: Settings) -> tuple[Inspection, 
     )
     raw = source.read()
     validated = validate(raw, options)
-    return Inspection(request, raw.files, validated), tf
+    return Inspection(request, raw.files, validated, calendar=options.calendar), tf
 
 
 def _identify(inspection: Inspection, tf: Timeframe) -> None:
@@ -207,6 +259,9 @@ def _identify(inspection: Inspection, tf: Timeframe) -> None:
         "timezone": inspection.request.timezone if used_zone else None,
         "repairs": validated.repairs,
     }
+    if inspection.calendar is not None:
+        # Only with a calendar, so a dataset read without one keeps its id.
+        inspection.descriptor["calendar"] = inspection.calendar.record()
     inspection.content_sha256 = content_hash(validated.bars)
     inspection.dataset_id = dataset_id_for(inspection.content_sha256, inspection.descriptor)
 

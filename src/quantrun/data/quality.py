@@ -4,12 +4,17 @@ A report is a pure function of the canonical bars and the dataset descriptor (ti
 repairs), so the ``data_quality.json`` stored with a dataset has deterministic bytes. It names
 bars by their UTC open time, not by input line numbers, because the same dataset can come from
 differently laid-out files.
+
+With an exchange calendar (``--calendar``) the expected bars are the calendar's sessions
+(:meth:`~quantrun.data.calendar.Sessions.slots`): closed days are not gaps, a missing session
+is, and bars outside the sessions are counted (``outside_sessions``). Those keys appear only
+then, so a report without a calendar keeps its bytes.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -17,9 +22,13 @@ import polars as pl
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.validation import Validated
 
+if TYPE_CHECKING:
+    from quantrun.data.calendar import Sessions
+
 QUALITY_SCHEMA_VERSION = 1
 GAP_LIST_CAP = 20
 ZERO_VOLUME_LIST_CAP = 10
+OUTSIDE_SESSIONS_LIST_CAP = 10
 OUTLIER_LIST_CAP = 10
 #: A close-to-close log return is an outlier when |r - median| > this many robust sigmas
 #: (1.4826 x median absolute deviation).
@@ -58,6 +67,65 @@ def gap_summary(ts: np.ndarray, tf: Timeframe) -> dict[str, Any]:
         "missing_bars": int(missing[where].sum()),
         "largest": largest,
         "cap": GAP_LIST_CAP,
+    }
+
+
+def session_gap_summary(present: np.ndarray, slots: np.ndarray) -> dict[str, Any]:
+    """Gaps among expected ``slots`` (sorted open times): each run of consecutive slots with
+    no bar (``present`` is False) is one gap, from its first to its last missing slot."""
+    missing = ~present
+    edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    sizes = ends - starts
+    order = np.lexsort((slots[starts], -sizes))[:GAP_LIST_CAP]
+    largest = [
+        {
+            "start": iso(int(slots[starts[i]])),
+            "end": iso(int(slots[ends[i] - 1])),
+            "missing_bars": int(sizes[i]),
+        }
+        for i in order
+    ]
+    return {
+        "count": int(starts.size),
+        "missing_bars": int(sizes.sum()),
+        "largest": largest,
+        "cap": GAP_LIST_CAP,
+    }
+
+
+def _coverage(
+    ts: np.ndarray, tf: Timeframe, sessions: Sessions | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The coverage fields of the report, and the keys a calendar adds (none without one)."""
+    rows = int(ts.size)
+    if sessions is None or not rows:
+        expected = int((ts[-1] - ts[0]) // tf.micros + 1) if rows else 0
+        return {
+            "expected_bars": expected,
+            "present_bars": rows,
+            "missing_bars": expected - rows,
+            "coverage": round(rows / expected, 12) if expected else 0.0,
+            "gaps": gap_summary(ts, tf),
+        }, {}
+    every = sessions.slots(tf)
+    slots = every[(every >= ts[0]) & (every <= ts[-1])]
+    present = np.isin(slots, ts, assume_unique=True)
+    outside = np.flatnonzero(~np.isin(ts, every, assume_unique=True))
+    found = int(present.sum())
+    expected = int(slots.size)
+    return {
+        "expected_bars": expected,
+        "present_bars": found,
+        "missing_bars": expected - found,
+        "coverage": round(found / expected, 12) if expected else 0.0,
+        "gaps": session_gap_summary(present, slots),
+    }, {
+        "outside_sessions": {
+            "count": int(outside.size),
+            "first": [iso(int(ts[i])) for i in outside[:OUTSIDE_SESSIONS_LIST_CAP]],
+        },
     }
 
 
@@ -102,20 +170,18 @@ def build_report(
     ts = bars["ts"].to_numpy()
     volume = bars["volume"].to_numpy()
     rows = int(ts.size)
-    expected = int((ts[-1] - ts[0]) // tf.micros + 1) if rows else 0
+    coverage, calendar_keys = _coverage(ts, tf, validated.sessions)
+    if "calendar" in descriptor:
+        calendar_keys["calendar"] = descriptor["calendar"]
     zero = np.flatnonzero(volume == 0)
-    return {
+    return calendar_keys | {
         "schema_version": QUALITY_SCHEMA_VERSION,
         "timeframe": tf.name,
         "timezone_assumed": descriptor.get("timezone"),
         "rows": rows,
         "first_bar": iso(int(ts[0])) if rows else None,
         "last_bar": iso(int(ts[-1])) if rows else None,
-        "expected_bars": expected,
-        "present_bars": rows,
-        "missing_bars": expected - rows,
-        "coverage": round(rows / expected, 12) if expected else 0.0,
-        "gaps": gap_summary(ts, tf),
+        **coverage,
         "zero_volume_bars": {
             "count": int(zero.size),
             "first": [iso(int(ts[i])) for i in zero[:ZERO_VOLUME_LIST_CAP]],

@@ -56,6 +56,16 @@ class InputOptions(BaseModel):
     drop_exact_duplicates: bool = Field(
         default=False, description="Drop rows repeated exactly (repair, recorded)."
     )
+    time_column: str | None = Field(
+        default=None,
+        description="The column holding the bar times, when its name is not one quantrun "
+        "knows (ts, time, date, ...); an unnamed first column (a pandas index) is found alone.",
+    )
+    calendar: str | None = Field(
+        default=None,
+        description="Exchange calendar (e.g. XNYS; the `calendars` extra): the expected bars "
+        "are its sessions, so closed days are not gaps; recorded in the dataset's identity.",
+    )
 
     @field_validator("format", mode="before")
     @classmethod
@@ -92,11 +102,19 @@ class IngestRequest(InputOptions):
             check_symbol(self.symbol)
         if self.timezone is not None:
             check_timezone(self.timezone)
+        if self.time_column is not None and not self.time_column.strip():
+            raise error(ErrorCode.USAGE_INVALID_OPTION, "--time-column is empty")
         tf = Timeframe.parse(self.timeframe)
+        calendar = None
+        if self.calendar is not None:
+            from quantrun.data.calendar import load_calendar
+
+            calendar = load_calendar(self.calendar)
         options = ValidationOptions(
             timeframe=tf,
             timezone=self.timezone,
             sort=self.sort,
             drop_exact_duplicates=self.drop_exact_duplicates,
+            calendar=calendar,
         )
         return tf, options

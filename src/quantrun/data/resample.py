@@ -12,6 +12,13 @@ Rules (docs/resampling.md; recorded in every manifest through :data:`RESAMPLE_RU
   ends: when resampling already-resampled bars in a second step, pass the first step's
   ``data_end`` along, so a step is equal to resampling the base bars directly.
 
+With an exchange's ``sessions`` (:mod:`quantrun.data.calendar`), buckets align to the
+sessions instead (:func:`session_rules`): intraday buckets are cut from each trading phase, a
+daily bucket is a session labelled by its date, a weekly one the sessions of a week; a bucket
+is complete when it holds every base bar its sessions expect. Without sessions the rows must
+sit on the UTC grid (RESAMPLE_SESSION_GRID otherwise: bars on a session grid such as 09:30
+would silently be relabelled), unless they are resampled to their own timeframe.
+
 Example::
 
     out = resample(bars, "15m")
@@ -21,13 +28,16 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from quantrun.data.timeframe import BASE_TIMEFRAME, Timeframe
 from quantrun.errors import ErrorCode, error
+
+if TYPE_CHECKING:
+    from quantrun.data.calendar import Sessions
 
 #: The aggregation table: output column -> how a bucket's rows are combined.
 AGGREGATION: dict[str, str] = {
@@ -54,6 +64,23 @@ RESAMPLE_RULES: dict[str, Any] = {
     "visibility": "a bar is visible to a strategy only after its bucket has closed",
 }
 
+#: Version of the session alignment (recorded with it, beside the rules' own version).
+SESSION_RULES_VERSION = 1
+
+
+def session_rules(calendar: str) -> dict[str, Any]:
+    """The rules a manifest records when bars were resampled by ``calendar``'s sessions:
+    :data:`RESAMPLE_RULES` with the session alignment in place of the epoch alignment."""
+    return RESAMPLE_RULES | {
+        "alignment": f"sessions of {calendar}: intraday buckets open at each trading phase's "
+        "start (the open, the end of a break) and end with the phase at the latest; 1d: one "
+        "bucket per session (from its open to the next session's open), labelled by its date "
+        "at 00:00 utc; 1w: the sessions of a week, labelled monday 00:00 utc",
+        "partial_buckets": "kept-and-flagged (complete: every base bar its sessions expect)",
+        "sessions": {"calendar": calendar, "version": SESSION_RULES_VERSION},
+    }
+
+
 OUTPUT_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "bar_count", "partial"]
 
 
@@ -70,6 +97,8 @@ class Resampled:
     #: row's ts + its length, or the ``data_end`` passed in. ``None`` for empty input.
     #: Pass it to the next step of a chained resample.
     data_end: int | None = None
+    #: The calendar whose sessions aligned the buckets (None: the UTC epoch).
+    calendar: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,7 +107,7 @@ class Resampled:
             "bars": self.bars.height,
             "partial_bars": self.partial_bars,
             "dropped_trailing_base_bars": self.dropped_trailing_bars,
-            "rules": RESAMPLE_RULES,
+            "rules": RESAMPLE_RULES if self.calendar is None else session_rules(self.calendar),
         }
 
 
@@ -93,6 +122,7 @@ def resample(
     base_timeframe: Timeframe | str = BASE_TIMEFRAME,
     source_timeframe: Timeframe | str | None = None,
     data_end: int | None = None,
+    sessions: Sessions | None = None,
 ) -> Resampled:
     """Aggregate sorted canonical ``bars`` (ts in epoch µs UTC) into ``timeframe`` buckets.
 
@@ -104,6 +134,9 @@ def resample(
     last row's ts + ``source_timeframe``. Rows that were themselves resampled lost their
     dropped trailing bucket, so the data may go on past their last row: chain steps as
     ``resample(first.bars, "15m", source_timeframe="5m", data_end=first.data_end)``.
+
+    ``sessions``: align the buckets to an exchange's sessions (covering the bars; see the
+    module docstring) instead of the UTC epoch.
     """
     target = _as_timeframe(timeframe)
     base = _as_timeframe(base_timeframe)
@@ -119,11 +152,15 @@ def resample(
         bars if "bar_count" in bars.columns else bars.with_columns(bar_count=pl.lit(1, pl.Int64))
     )
     expected = target.micros // base.micros
+    calendar = None if sessions is None else sessions.name
     if frame.height == 0:
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))
-        return Resampled(empty, target, base, 0, 0, data_end)
+        return Resampled(empty, target, base, 0, 0, data_end, calendar)
 
     rows_end = int(frame["ts"][-1]) + source.micros
+    if sessions is not None:  # a bar ends with its session's phase at the latest
+        last = np.array([frame["ts"][-1]], dtype=np.int64)
+        rows_end = min(rows_end, int(sessions.buckets(last, source, source, base)[1][0]))
     if data_end is None:
         data_end = rows_end
     elif data_end < rows_end:
@@ -131,7 +168,12 @@ def resample(
             ErrorCode.USAGE_INVALID_OPTION,
             f"data_end {data_end} is before the end of the last bar ({rows_end})",
         )
-    bucket = ((pl.col("ts") - target.origin) // target.micros) * target.micros + target.origin
+    if sessions is not None:
+        return _by_sessions(frame, sessions, target, source, base, data_end)
+    if _on_utc_grid(frame, source, target):
+        bucket = ((pl.col("ts") - target.origin) // target.micros) * target.micros + target.origin
+    else:  # bars on a session grid at their own timeframe: each is its own bucket
+        bucket = pl.col("ts")
     out = _one_row_per_bucket(frame, target)
     if out is None:
         out = _aggregate(frame, bucket)
@@ -143,6 +185,73 @@ def resample(
         out = out.slice(0, out.height - 1)
     partial = int(out["partial"].sum())
     return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end)
+
+
+def _on_utc_grid(frame: pl.DataFrame, source: Timeframe, target: Timeframe) -> bool:
+    """Whether the rows sit on the source timeframe's UTC grid. Rows that do not (bars on a
+    session grid, 09:30 hourly bars) are refused unless the target is their own timeframe:
+    epoch buckets would relabel them to the hour before them."""
+    ts = frame["ts"].to_numpy()
+    off = np.flatnonzero((ts - source.origin) % source.micros)
+    if not off.size:
+        return True
+    if target.micros == source.micros:
+        return False
+    raise error(
+        ErrorCode.RESAMPLE_SESSION_GRID,
+        f"{off.size:,} {source.name} bar(s) do not open on the UTC {source.name} grid "
+        f"(first at {_iso(int(ts[off[0]]))}); resampling them to {target.name} needs their "
+        "calendar's sessions",
+    )
+
+
+def _iso(micros: int) -> str:
+    seconds, rest = divmod(micros, 1_000_000)
+    stamp = np.datetime64(seconds, "s").astype(str)
+    return f"{stamp}Z" if not rest else f"{stamp}.{rest:06d}Z"
+
+
+def _by_sessions(
+    frame: pl.DataFrame,
+    sessions: Sessions,
+    target: Timeframe,
+    source: Timeframe,
+    base: Timeframe,
+    data_end: int,
+) -> Resampled:
+    """Buckets cut from ``sessions`` (see :meth:`~quantrun.data.calendar.Sessions.buckets`)."""
+    ts = frame["ts"].to_numpy()
+    label, close, expected = sessions.buckets(ts, target, source, base)
+    keyed = frame.with_columns(
+        _bucket=pl.Series(label, dtype=pl.Int64),
+        _close=pl.Series(close, dtype=pl.Int64),
+        _expected=pl.Series(expected, dtype=pl.Int64),
+    )
+    out = (
+        keyed.lazy()
+        .group_by("_bucket", maintain_order=True)
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+            pl.col("bar_count").sum().cast(pl.Int64),
+            pl.col("_close").max(),
+            pl.col("_expected").max(),
+        )
+        .rename({"_bucket": "ts"})
+        .collect()
+    )
+    out = out.with_columns(partial=pl.col("bar_count") < pl.col("_expected"))
+    dropped = 0
+    if data_end < int(out["_close"][-1]):
+        dropped = int(out["bar_count"][-1])
+        out = out.slice(0, out.height - 1)
+    partial = int(out["partial"].sum())
+    return Resampled(
+        out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end, sessions.name
+    )
 
 
 _AGGREGATED = ["ts", "open", "high", "low", "close", "volume", "bar_count"]

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from quantrun.data.dialect import FIELDS, Format, Layout, detect_layout
+from quantrun.data.timestamps import parse_timestamps
 from quantrun.errors import ErrorCode, error, format_lines
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -53,7 +54,9 @@ _SCAN_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class SourceFile:
-    """Provenance of one input file. ``path`` is as the user gave it."""
+    """Provenance of one input file. ``path`` is as the user gave it. ``time_column``: how
+    the time column was chosen when not by its alias (``--time-column``, or an unnamed first
+    column holding a pandas index); recorded only then."""
 
     path: str
     name: str
@@ -62,8 +65,10 @@ class SourceFile:
     format: str
     has_header: bool
     rows: int
+    time_column: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields a run manifest records of an input file."""
         return {
             "path": self.path,
             "name": self.name,
@@ -73,6 +78,13 @@ class SourceFile:
             "has_header": self.has_header,
             "rows": self.rows,
         }
+
+    def reported(self) -> dict[str, Any]:
+        """What ``data inspect|ingest`` and the preview show: :meth:`to_dict` and, when it was
+        not found by its alias, the time column."""
+        if self.time_column is None:
+            return self.to_dict()
+        return self.to_dict() | {"time_column": self.time_column}
 
 
 @dataclass(frozen=True)
@@ -106,13 +118,18 @@ class CsvSource:
 
     paths: Sequence[str]
     format: Format = Format.AUTO
+    #: The time column's name when it is not one of the aliases (``--time-column``).
+    time_column: str | None = None
     max_bytes: int = 1 << 30
     max_rows: int = 20_000_000
     max_line_bytes: int = 1 << 20
     max_columns: int = 256
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "csv", "paths": list(self.paths), "format": str(self.format)}
+        out: dict[str, Any] = {"kind": "csv", "paths": list(self.paths), "format": str(self.format)}
+        if self.time_column is not None:
+            out["time_column"] = self.time_column
+        return out
 
     def read(self) -> RawBars:
         sizes = [self._size(p) for p in self.paths]
@@ -128,7 +145,7 @@ class CsvSource:
         rows = 0
         for index, path in enumerate(self.paths):
             _check_line_lengths(path, self.max_line_bytes)
-            frame, info = _read_one(path, index, self.format, self.max_columns)
+            frame, info = _read_one(path, index, self.format, self.max_columns, self.time_column)
             rows += frame.height
             if rows > self.max_rows:
                 raise error(
@@ -248,7 +265,7 @@ def _ragged_line(text: bytes, expected: int) -> int | None:
 
 
 def _read_one(
-    path: str, index: int, fmt: Format, max_columns: int
+    path: str, index: int, fmt: Format, max_columns: int, time_column: str | None = None
 ) -> tuple[pl.DataFrame, SourceFile]:
     name = Path(path).name
     data = Path(path).read_bytes()
@@ -256,7 +273,7 @@ def _read_one(
     # Hash on a worker thread (hashlib releases the GIL) while polars parses the same bytes.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest_future = pool.submit(_sha256, data)
-        frame, layout = _read_checked(data, index, fmt, name, max_columns)
+        frame, layout = _read_checked(data, index, fmt, name, max_columns, time_column)
         digest = digest_future.result()
     info = SourceFile(
         path=path,
@@ -266,6 +283,7 @@ def _read_one(
         format=str(layout.format),
         has_header=layout.has_header,
         rows=frame.height,
+        time_column=None if layout.time_column is None else layout.time_column.to_dict(),
     )
     return frame, info
 
@@ -275,7 +293,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _read_checked(
-    data: bytes, index: int, fmt: Format, name: str, max_columns: int
+    data: bytes,
+    index: int,
+    fmt: Format,
+    name: str,
+    max_columns: int,
+    time_column: str | None = None,
 ) -> tuple[pl.DataFrame, Layout]:
     if not data or data.isspace():
         raise error(ErrorCode.INPUT_EMPTY, f"{name!r} is empty")
@@ -307,7 +330,12 @@ def _read_checked(
             lines=[1],
             hint="Remove the blank line(s) before the header.",
         )
-    layout = detect_layout(first_line, fmt)
+    layout = detect_layout(
+        first_line,
+        fmt,
+        time_column=time_column,
+        is_time=lambda: _parses_as_time(_first_cell_of_second_line(data, newline)),
+    )
     if layout.has_header and (newline < 0 or _NON_SPACE.search(data, newline) is None):
         raise error(ErrorCode.INPUT_EMPTY, f"{name!r} has a header but no data rows")
     frame = _parse(data, layout, name, _first_data_cell(data, newline, layout))
@@ -319,6 +347,23 @@ def _read_checked(
         line=pl.int_range(first_data_line, first_data_line + frame.height, dtype=pl.Int64),
     )
     return frame, layout
+
+
+def _first_cell_of_second_line(data: bytes, newline: int) -> str:
+    if newline < 0:
+        return ""
+    end = data.find(b"\n", newline + 1)
+    line = data[newline + 1 : end if end >= 0 else len(data)].decode("utf-8", "replace")
+    return line.split(",", 1)[0].strip().strip('"')
+
+
+def _parses_as_time(cell: str) -> bool:
+    """Whether ``cell`` is a timestamp quantrun reads (an epoch, or ISO-8601; a naive time
+    counts, its zone is asked for later)."""
+    if not cell:
+        return False
+    parsed = parse_timestamps(pl.Series([cell]), "UTC")
+    return parsed.micros.null_count() == 0
 
 
 def _first_data_cell(data: bytes, newline: int, layout: Layout) -> str:

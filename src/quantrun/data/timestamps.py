@@ -8,6 +8,11 @@ Accepted forms (one per file):
   optional seconds and fraction).
 - ISO-8601 date-times without an offset only when the caller names their time zone; local
   times that repeat or do not exist at a DST change are refused.
+
+Daily and weekly bars stamped with dates (``2004-08-19``), or with midnight (``2004-08-19
+00:00:00``, with or without an offset), hold **session dates** (``session_dates=True``): each
+bar is labelled by its date at 00:00 UTC, whatever the zone, so it stays on the day grid. A
+session date is a label, not a moment, so it needs no zone (one given is still recorded).
 """
 
 from __future__ import annotations
@@ -48,13 +53,19 @@ _ISO_OFFSET_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
 _ISO_LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 
 
+#: A session date: a bare date, or a date at midnight (with or without an offset).
+_SESSION_DATE = r"^(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+
+
 @dataclass
 class ParsedTimestamps:
-    """``micros`` holds nulls where a row failed; ``problems`` maps a code to those rows."""
+    """``micros`` holds nulls where a row failed; ``problems`` maps a code to those rows.
+    ``session_dates``: the cells were read as session dates (see the module docstring)."""
 
     micros: pl.Series
     kind: TimestampKind | None
     problems: dict[ErrorCode, np.ndarray] = field(default_factory=dict)
+    session_dates: bool = False
 
     def add(self, code: ErrorCode, mask: pl.Series) -> None:
         rows = np.flatnonzero(mask.fill_null(False).to_numpy())
@@ -70,8 +81,13 @@ def check_timezone(name: str) -> ZoneInfo:
         raise error(ErrorCode.TIMEZONE_UNKNOWN, f"unknown time zone {name!r}") from None
 
 
-def parse_timestamps(cells: pl.Series, timezone: str | None) -> ParsedTimestamps:
-    """Parse one file's timestamp cells (String, or Int64 epochs) into epoch µs UTC (Int64)."""
+def parse_timestamps(
+    cells: pl.Series, timezone: str | None, *, session_dates: bool = False
+) -> ParsedTimestamps:
+    """Parse one file's timestamp cells (String, or Int64 epochs) into epoch µs UTC (Int64).
+
+    ``session_dates``: the bars are daily or weekly, so cells that are all dates (or all
+    midnights) are read as session dates (see the module docstring)."""
     if cells.dtype.is_integer():
         values = cells.cast(pl.Int64)
         present = values.is_not_null()
@@ -82,7 +98,32 @@ def parse_timestamps(cells: pl.Series, timezone: str | None) -> ParsedTimestamps
     first_present = text.filter(present)
     if first_present.len() and is_int.filter(present)[0]:
         return _parse_epochs(text.cast(pl.Int64, strict=False), present, is_int)
+    if session_dates and first_present.len():
+        dates = _parse_session_dates(text, present)
+        if dates is not None:
+            return dates
     return _parse_iso(text, present, timezone)
+
+
+def _parse_session_dates(text: pl.Series, present: pl.Series) -> ParsedTimestamps | None:
+    """Every present cell a date or a midnight, all with an offset or all without: each
+    date at 00:00 UTC. None otherwise (the cells are read as moments, as usual)."""
+    parts = text.filter(present).str.extract_groups(_SESSION_DATE)
+    day, offset = parts.struct.field("1"), parts.struct.field("2")
+    if day.null_count():
+        return None
+    with_offset = int(offset.is_not_null().sum())
+    if with_offset not in (0, len(offset)):
+        return None  # mixed forms: refused by the usual parse
+    parsed = text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    if parsed.filter(present).null_count():
+        return None  # e.g. 2024-02-30: the usual parse names the row
+    kind = TimestampKind.ISO_OFFSET if with_offset else TimestampKind.ISO_LOCAL
+    micros = parsed.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Int64)
+    result = ParsedTimestamps(micros, kind, session_dates=True)
+    _range_check(result, present)
+    result.micros = _null_where(micros, ~present | _mask(result))
+    return result
 
 
 def _parse_epochs(values: pl.Series, present: pl.Series, is_int: pl.Series) -> ParsedTimestamps:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -20,6 +20,9 @@ from quantrun.data.source import RawBars
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.timestamps import check_timezone, parse_timestamps
 from quantrun.errors import MAX_REPORTED_LINES, ErrorCode, QuantrunError, error
+
+if TYPE_CHECKING:
+    from quantrun.data.calendar import Calendar, Sessions
 
 VALUE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -76,6 +79,8 @@ class ValidationOptions:
     timezone: str | None = None
     sort: bool = False
     drop_exact_duplicates: bool = False
+    #: The exchange calendar (``--calendar``): intraday bars open on its sessions' grid.
+    calendar: Calendar | None = None
 
 
 @dataclass
@@ -112,6 +117,10 @@ class Validated:
     repairs: dict[str, Any]
     exact_duplicates: int
     conflicting_duplicates: int
+    #: Daily or weekly bars were stamped with dates, read as session dates (docs/formats.md).
+    session_dates: bool = False
+    #: The calendar's sessions around the bars (with ``--calendar`` and parsed timestamps).
+    sessions: Sessions | None = None
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -192,7 +201,9 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
     out.fail("values_present", np.flatnonzero(any_missing))
 
     # Timestamps, parsed file by file: each file may use its own form.
-    ts, kinds = _parse_all_timestamps(frame, options.timezone, out)
+    tf = options.timeframe
+    daily = tf.micros >= 1440 * 60_000_000
+    ts, kinds, session_dates = _parse_all_timestamps(frame, options.timezone, out, daily)
 
     # Numbers.
     values: dict[str, np.ndarray] = {}
@@ -225,9 +236,16 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
     # Order and grid, on the rows whose timestamp parsed.
     ts_ok = ~np.isnan(ts)
     ts_int = np.where(ts_ok, ts, 0).astype(np.int64)
-    tf = options.timeframe
-    off_grid = ts_ok & ((ts_int - tf.origin) % tf.micros != 0)
-    out.fail("on_grid", np.flatnonzero(off_grid), note=f"declared timeframe {tf.name}")
+    sessions = None
+    if options.calendar is not None and ts_ok.any():
+        sessions = options.calendar.sessions(int(ts_int[ts_ok].min()), int(ts_int[ts_ok].max()))
+    if sessions is not None and not daily:
+        off_grid = ts_ok & ~sessions.on_grid(ts_int, tf)
+        note = f"declared timeframe {tf.name} on the sessions of {sessions.name}"
+    else:
+        off_grid = ts_ok & ((ts_int - tf.origin) % tf.micros != 0)
+        note = f"declared timeframe {tf.name}"
+    out.fail("on_grid", np.flatnonzero(off_grid), note=note)
 
     canonical = pl.DataFrame(
         {"ts": ts_int, "open": o, "high": h, "low": lo, "close": c, "volume": v}
@@ -295,6 +313,8 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
         repairs=repairs,
         exact_duplicates=exact_count,
         conflicting_duplicates=conflicting,
+        session_dates=session_dates,
+        sessions=sessions,
     )
 
 
@@ -308,11 +328,13 @@ def _is_blank(cells: pl.Series) -> np.ndarray:
 
 
 def _parse_all_timestamps(
-    frame: pl.DataFrame, timezone: str | None, out: _Collector
-) -> tuple[np.ndarray, list[str]]:
-    """Epoch µs as float64 with NaN where a row failed (exact below 2**53 µs, year 2255)."""
+    frame: pl.DataFrame, timezone: str | None, out: _Collector, daily: bool
+) -> tuple[np.ndarray, list[str], bool]:
+    """Epoch µs as float64 with NaN where a row failed (exact below 2**53 µs, year 2255),
+    the timestamp kinds, and whether any file held session dates (``daily``: 1d or 1w bars)."""
     ts = np.full(frame.height, np.nan)
     kinds: set[str] = set()
+    session_dates = False
     file_ids = frame["file"].to_numpy()
     boundaries = np.flatnonzero(np.diff(file_ids)) + 1
     starts = np.r_[0, boundaries]
@@ -324,13 +346,14 @@ def _parse_all_timestamps(
         ErrorCode.CSV_TIMESTAMP_OUT_OF_RANGE: "timestamps_in_range",
     }
     for start, end in zip(starts, ends, strict=True):
-        parsed = parse_timestamps(frame["ts"][int(start) : int(end)], timezone)
+        parsed = parse_timestamps(frame["ts"][int(start) : int(end)], timezone, session_dates=daily)
+        session_dates = session_dates or parsed.session_dates
         if parsed.kind is not None:
             kinds.add(str(parsed.kind))
         ts[start:end] = parsed.micros.cast(pl.Float64).fill_null(np.nan).to_numpy()
         for code, rows in parsed.problems.items():
             out.fail(codes_to_checks[code], rows + start)
-    return ts, sorted(kinds)
+    return ts, sorted(kinds), session_dates
 
 
 def _check_timeframe(ts: np.ndarray, tf: Timeframe, out: _Collector) -> None:
