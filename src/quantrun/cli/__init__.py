@@ -13,6 +13,7 @@ from quantrun.cli import (  # noqa: F401  (registers the commands)
     runs,
     strategies,
     strategy_check,
+    sweeps,
 )
 from quantrun.cli.base import main
 

@@ -1,0 +1,263 @@
+"""Creating a sweep: check, plan, resume, compute the missing cells, publish.
+
+    result = create_sweep(request, settings, executor="local", workers=2)
+    result.sweep_id, result.created, result.computed, result.resumed
+
+1. :func:`~quantrun.sweeps.plan.check`: every cell validated, nothing read or written;
+2. the creation policy (kill switch, free disk), as for a run; one build slot is held while
+   the sweep computes;
+3. :func:`~quantrun.sweeps.plan.plan`: the data read once, every cell's run id, the sweep id;
+4. a published sweep with that id is returned as it is (``created=False``): nothing is
+   recomputed;
+5. the checkpoint of an interrupted attempt is read back: those cells are not computed again;
+6. the first two missing cells are computed here, which times one for the estimate; the rest
+   go to the executor; each finished batch is appended to the checkpoint;
+7. the results table and ``sweep.json`` are published atomically, then listed.
+
+A Ctrl-C stops the executor, keeps every finished cell in the checkpoint and raises
+SWEEP_INTERRUPTED, whose hint says how to resume; a kill at any instant loses at most the cells
+in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quantrun.errors import ErrorCode, error
+from quantrun.logs import get_logger
+from quantrun.runs.killswitch import KillSwitch
+from quantrun.runs.policy import require_creation
+from quantrun.runs.slots import BuildSlots
+from quantrun.settings import Settings
+from quantrun.sweeps.executor import (
+    CellTask,
+    DaskExecutor,
+    Executor,
+    InlineExecutor,
+    PoolExecutor,
+    dask_address,
+)
+from quantrun.sweeps.manifest import RESULTS_CSV, RESULTS_PARQUET, SweepManifest, SweepSummary
+from quantrun.sweeps.plan import Plan, check, plan
+from quantrun.sweeps.progress import SweepProgress
+from quantrun.sweeps.request import SweepRequest
+from quantrun.sweeps.results import (
+    HEADLINE,
+    csv_bytes,
+    metric_ids,
+    parquet_bytes,
+    results_frame,
+)
+from quantrun.sweeps.store import CellResult, Checkpoint, SweepStore, file_entry, stamp
+
+log = get_logger(__name__)
+
+#: Below this much estimated work (seconds) the local executor computes in this process:
+#: starting worker processes costs about a second each on two cores.
+POOL_THRESHOLD_SECONDS = 3.0
+#: Cells computed in this process before the rest go to the executor; the last one's time
+#: makes the estimate.
+CALIBRATION_CELLS = 2
+#: How often the kill switch is read while cells are computed.
+SWITCH_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep_id: str
+    created: bool
+    path: Path
+    manifest: SweepManifest
+    results: pl.DataFrame
+    #: Cells computed by this call, and cells taken from an interrupted attempt's checkpoint.
+    computed: int
+    resumed: int
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Every cell in grid order: its number, parameters, run id and headline metrics."""
+        rows = self.results.select(["cell", "run_id", *HEADLINE]).to_dicts()
+        return [
+            {"cell": c.cell, "params": c.params, "grid": c.grid} | values
+            for c, values in zip(self.manifest.cells, rows, strict=True)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sweep_id": self.sweep_id,
+            "created": self.created,
+            "path": str(self.path),
+            "strategy": self.manifest.strategy.id,
+            "axes": self.manifest.axis_names,
+            "computed": self.computed,
+            "resumed": self.resumed,
+            "cells": self.cells(),
+            "skipped": [s.model_dump(mode="json") for s in self.manifest.skipped],
+        }
+
+
+def resolve_workers(workers: int | None, settings: Settings) -> int:
+    """``--workers``, else the setting, else the machine's cores."""
+    chosen = workers if workers is not None else settings.sweep_workers
+    if chosen is not None and chosen < 0:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"--workers {chosen}: give 1 or more")
+    return chosen or os.cpu_count() or 1
+
+
+def create_sweep(
+    request: SweepRequest,
+    settings: Settings,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: SweepProgress | None = None,
+    slot_wait: float | None = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> SweepResult:
+    """Create (or find, or resume) the sweep ``request`` describes. See the module docstring."""
+    report = progress or SweepProgress()
+    if executor != "local":
+        dask_address(executor)  # a malformed address is a usage error before any work
+    count = resolve_workers(workers, settings)
+    checked = check(request, settings)
+    require_creation(settings, server=False)
+    planned = plan(checked, settings, progress=report.stage)
+    store = SweepStore(settings)
+    store.recover()
+    found = _existing(store, planned)
+    if found is not None:
+        report.planned(planned.sweep_id, len(planned.cells), len(planned.cells), 0)
+        return found
+    slots = BuildSlots(settings.runs_root, settings.max_concurrent_jobs)
+    with slots.hold(wait=slot_wait), store.computing(planned.sweep_id) as checkpoint:
+        done = checkpoint.load(planned.run_ids)
+        resumed = len(done)
+        report.planned(planned.sweep_id, len(planned.cells), resumed, len(planned.skipped))
+        computed = _compute(
+            planned,
+            checkpoint,
+            done,
+            executor,
+            count,
+            settings,
+            report,
+            clock,
+            workers is not None or settings.sweep_workers > 0,
+        )
+        manifest, frame, files = _tables(planned, done)
+        published = store.publish(manifest, files)
+    store.add(SweepSummary.from_manifest(manifest, stamp()))
+    store.discard_partial(planned.sweep_id)
+    log.info("sweep.done", sweep_id=planned.sweep_id, computed=computed, resumed=resumed)
+    path = settings.layout.sweep(planned.sweep_id)
+    return SweepResult(planned.sweep_id, published, path, manifest, frame, computed, resumed)
+
+
+def _existing(store: SweepStore, planned: Plan) -> SweepResult | None:
+    manifest = store.existing(planned.sweep_id)
+    if manifest is None:
+        return None
+    store.add(SweepSummary.from_manifest(manifest, stamp()))
+    store.discard_partial(planned.sweep_id)
+    path = store.layout.sweep(planned.sweep_id)
+    frame = pl.read_parquet(path / RESULTS_PARQUET)
+    return SweepResult(planned.sweep_id, False, path, manifest, frame, 0, 0)
+
+
+def _compute(
+    planned: Plan,
+    checkpoint: Checkpoint,
+    done: dict[int, CellResult],
+    executor: str,
+    workers: int,
+    settings: Settings,
+    report: SweepProgress,
+    clock: Callable[[], float],
+    explicit: bool,
+) -> int:
+    """Compute every cell missing from ``done`` (filled in place); the number computed."""
+    total = len(planned.cells)
+    tasks = [CellTask(c.cell, c.run_id, c.resolved) for c in planned.cells if c.cell not in done]
+    if not tasks:
+        report.advanced(total, total)
+        return 0
+    switch = KillSwitch(settings.runs_root)
+    run_bars = planned.prepared.run_bars
+    computed = 0
+    last_check = clock()
+
+    def keep(batch: list[CellResult]) -> None:
+        nonlocal computed, last_check
+        checkpoint.append(batch)
+        for result in batch:
+            done[result.cell] = result
+        computed += len(batch)
+        report.advanced(len(done), total)
+        if clock() - last_check >= SWITCH_SECONDS:
+            last_check = clock()
+            switch.check()
+
+    # Worker processes asked for start now, so they load while this process times two cells.
+    early = _pool(executor, workers, explicit, checkpoint.folder)
+    chosen: Executor | None = early
+    try:
+        # The first cell pays for loading the compiled kernel; the second one is timed.
+        inline = InlineExecutor()
+        per_cell = 0.0
+        for task in tasks[:CALIBRATION_CELLS]:
+            started = clock()
+            for batch in inline.run(run_bars, [task]):
+                keep(batch)
+            per_cell = clock() - started
+        rest = tasks[CALIBRATION_CELLS:]
+        if rest:
+            if chosen is None:
+                chosen = _executor(executor, workers, per_cell * len(rest), checkpoint.folder)
+            report.estimated(per_cell * len(rest) / chosen.workers, chosen.workers)
+            for batch in chosen.run(run_bars, rest):
+                keep(batch)
+    except KeyboardInterrupt:
+        raise error(
+            ErrorCode.SWEEP_INTERRUPTED,
+            f"sweep {planned.sweep_id[:12]} stopped after {len(done)} of {total} cells; "
+            "the finished cells are kept",
+            extra={"sweep_id": planned.sweep_id, "done": len(done), "total": total},
+        ) from None
+    finally:
+        if chosen is not None:
+            chosen.close()
+    return computed
+
+
+def _pool(executor: str, workers: int, explicit: bool, folder: Path) -> PoolExecutor | None:
+    """The local pool, started at once, when worker processes were asked for."""
+    if executor == "local" and explicit and workers > 1:
+        return PoolExecutor(workers, folder)
+    return None
+
+
+def _executor(executor: str, workers: int, work_seconds: float, folder: Path) -> Executor:
+    """Dask when asked; else the local pool, unless the work is too short to be worth
+    starting processes (the worker count left to its default) or one worker is all there is."""
+    if executor != "local":
+        return DaskExecutor(dask_address(executor))
+    if workers <= 1 or work_seconds < POOL_THRESHOLD_SECONDS:
+        return InlineExecutor()
+    return PoolExecutor(workers, folder)
+
+
+def _tables(
+    planned: Plan, done: dict[int, CellResult]
+) -> tuple[SweepManifest, pl.DataFrame, dict[str, bytes]]:
+    results = [done[c.cell] for c in planned.cells]
+    axes = [axis.name for axis in planned.request.grid]
+    frame = results_frame(axes, [c.params for c in planned.cells], results)
+    files = {RESULTS_PARQUET: parquet_bytes(frame), RESULTS_CSV: csv_bytes(frame)}
+    entries = [file_entry(name, files[name]) for name in (RESULTS_CSV, RESULTS_PARQUET)]
+    return planned.manifest(entries, metric_ids()), frame, files

@@ -1,0 +1,89 @@
+"""Materialising cells: a cell's full run, written and registered exactly as ``runs create``.
+
+A cell's request is the sweep's recorded base request with the cell's parameters and the
+strategy version the sweep ran, its inputs found again as ``runs verify --rerun`` finds them
+(the recorded path, else the web upload with the recorded file's sha256). The data is read once
+for all the cells asked for; each cell's run id is checked against the sweep's before anything
+is written (SWEEP_INPUT_CHANGED when the inputs no longer give it), then the builder's
+:func:`~quantrun.runs.builder.create_run` writes and registers the run — the same bytes as
+``runs create`` with the same inputs, and nothing rewritten when the run exists already.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quantrun.errors import ErrorCode, error
+from quantrun.runs.builder import RunResult, create_run, identify, prepare, strategy_finder
+from quantrun.runs.policy import require_creation
+from quantrun.runs.request import RunCreateRequest
+from quantrun.settings import Settings
+from quantrun.sweeps.manifest import SweepCell, SweepManifest
+
+
+@dataclass(frozen=True)
+class Materialized:
+    cell: int
+    run_id: str
+    created: bool
+    result: RunResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell, "run_id": self.run_id, "created": self.created}
+
+
+def cell_request(manifest: SweepManifest, cell: SweepCell, settings: Settings) -> RunCreateRequest:
+    """The run request of ``cell``: what ``runs create`` would be given for it."""
+    recorded = dict(manifest.request)
+    extra: dict[str, Any] = {
+        "params": cell.params,
+        "strategy_version": manifest.strategy.version,
+        # The identity rules the sweep's run ids were computed with.
+        "identity_schema": manifest.versions.get("identity_schema"),
+    }
+    if recorded.get("dataset") is None:
+        labels = [str(source.get("path")) for source in manifest.dataset.sources]
+        extra["paths"] = [
+            _found(label, str(source.get("sha256")), settings)
+            for label, source in zip(labels, manifest.dataset.sources, strict=True)
+        ]
+        extra["labels"] = labels
+    return RunCreateRequest.from_record(recorded | extra)
+
+
+def _found(label: str, sha256: str, settings: Settings) -> str:
+    candidate = Path(label)
+    upload = settings.layout.upload(sha256)
+    return str(candidate if candidate.is_file() or not upload.is_file() else upload)
+
+
+def materialize(
+    manifest: SweepManifest, cells: Sequence[SweepCell], settings: Settings
+) -> list[Materialized]:
+    """Write and register the runs of ``cells`` (see the module docstring)."""
+    if not cells:
+        return []
+    require_creation(settings, server=False)
+    find = strategy_finder(settings)
+    first = cell_request(manifest, cells[0], settings)
+    prepared = prepare(first, settings, resolved=first.resolve(find))
+    done = []
+    for cell in cells:
+        request = cell_request(manifest, cell, settings)
+        resolved = request.resolve(find)
+        _identity, run_id = identify(prepared.run_bars, resolved)
+        if run_id != cell.run_id:
+            raise error(
+                ErrorCode.SWEEP_INPUT_CHANGED,
+                f"cell {cell.cell} of sweep {manifest.sweep_id[:12]} was run "
+                f"{cell.run_id[:12]}; its inputs now give {run_id[:12]}",
+            )
+        result = create_run(
+            request, settings, prepared=dataclasses.replace(prepared, resolved=resolved)
+        )
+        done.append(Materialized(cell.cell, result.run_id, result.created, result))
+    return done

@@ -1,0 +1,92 @@
+"""A published sweep, read: its manifest and its results table, sorted and filtered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quantrun.errors import ErrorCode, error
+from quantrun.sweeps.manifest import RESULTS_CSV, RESULTS_PARQUET, SweepCell, SweepManifest
+from quantrun.sweeps.results import HEADLINE, ranked
+from quantrun.sweeps.store import SweepStore
+
+
+@dataclass(frozen=True)
+class SweepView:
+    manifest: SweepManifest
+    results: pl.DataFrame
+
+    @classmethod
+    def open(cls, store: SweepStore, sweep_id: str) -> SweepView:
+        """The sweep ``sweep_id`` (a full id or a unique prefix of 8+ hex characters)."""
+        full = store.resolve_id(sweep_id)
+        manifest = store.manifest(full)
+        folder = store.layout.sweep(full)
+        return cls(manifest, pl.read_parquet(folder / RESULTS_PARQUET), folder)
+
+    def file_bytes(self, fmt: str) -> bytes:
+        """The results table as stored: ``csv`` or ``parquet``."""
+        names = {"csv": RESULTS_CSV, "parquet": RESULTS_PARQUET}
+        if fmt not in names:
+            raise error(ErrorCode.USAGE_INVALID_OPTION, f"format {fmt!r}: csv or parquet")
+        return (self.folder / names[fmt]).read_bytes()
+
+    folder: Path
+
+    @property
+    def sweep_id(self) -> str:
+        return self.manifest.sweep_id
+
+    def cell(self, number: int) -> SweepCell:
+        """Cell ``number`` (grid order, from 0); SWEEP_NOT_FOUND when there is none."""
+        if not 0 <= number < len(self.manifest.cells):
+            raise error(
+                ErrorCode.SWEEP_NOT_FOUND,
+                f"sweep {self.sweep_id[:12]} has cells 0 to {len(self.manifest.cells) - 1}, "
+                f"not {number}",
+            )
+        return self.manifest.cells[number]
+
+    def ranked(
+        self,
+        *,
+        by: str | None = None,
+        min_trades: int | None = None,
+        top: int | None = None,
+    ) -> pl.DataFrame:
+        """The results, best first by ``by`` (grid order without), filtered and cut."""
+        return ranked(self.results, by=by, min_trades=min_trades, top=top)
+
+    def rows(
+        self,
+        *,
+        by: str | None = None,
+        min_trades: int | None = None,
+        top: int | None = None,
+        metrics: tuple[str, ...] = HEADLINE,
+    ) -> list[dict[str, Any]]:
+        """The ranked cells as ``{"cell", "params", "run_id", metric: value...}``."""
+        frame = self.ranked(by=by, min_trades=min_trades, top=top)
+        out = []
+        for values in frame.select(["cell", "run_id", *metrics]).to_dicts():
+            cell = self.manifest.cells[values["cell"]]
+            out.append({"cell": cell.cell, "params": cell.params} | values)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "sweep_id": m.sweep_id,
+            "strategy": m.strategy.model_dump(mode="json"),
+            "symbol": m.symbol,
+            "timeframe": m.timeframe,
+            "window": m.window,
+            "dataset_id": m.dataset.dataset_id,
+            "axes": [axis.model_dump(mode="json") for axis in m.identity.axes],
+            "cells": len(m.cells),
+            "skipped": [s.model_dump(mode="json") for s in m.skipped],
+            "request": m.request,
+        }
