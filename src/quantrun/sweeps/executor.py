@@ -330,7 +330,7 @@ class DaskExecutor:
             for chunk in chunks(tasks, self.workers)
         ]
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=self.client.loop):
                 try:
                     outcome = future.result()
                 except QuantrunError:
