@@ -652,3 +652,18 @@ def test_cli_inspect_shows_the_time_column_and_the_sessions(goog: Path, runs_roo
     assert "coverage 100.0000% (94 of 94 expected sessions' bars" in result.output
     unknown = CliRunner().invoke(main, ["data", "inspect", str(goog), "--calendar", "NOPE"])
     assert unknown.exit_code == 2 and "CALENDAR_UNKNOWN" in unknown.stderr
+
+
+def test_the_preview_api_takes_the_same_options(goog: Path, settings: Settings) -> None:
+    from test_web_api import open_client
+
+    with open_client(settings, start_worker=False) as client:
+        data = {"timeframe": "1d", "timezone": "America/New_York", "calendar": "XNYS"}
+        files = {"file": ("GOOG.csv", goog.read_bytes(), "text/csv")}
+        report = client.post("/api/v1/inspect", data=data, files=files).json()
+        assert report["valid"] is True
+        assert report["sources"][0]["time_column"]["rule"] == "pandas-index"
+        assert report["sessions"] == {"session_dates": True, "calendar": "XNYS"}
+        assert report["quality"]["coverage"] == 1.0
+        unknown = client.post("/api/v1/inspect", data={"calendar": "XNYZ"}, files=files).json()
+        assert unknown["error"]["code"] == "CALENDAR_UNKNOWN"

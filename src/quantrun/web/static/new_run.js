@@ -152,9 +152,24 @@
     (report.sources || []).forEach(function (src) {
       fact(dl, "File", src.name + " (" + fmt.bytes(src.bytes) + ")");
       fact(dl, "Detected format", src.format + (src.has_header ? ", with header" : ", no header"), "preview-format");
+      if (src.time_column) {
+        var chosen = src.time_column;
+        fact(
+          dl,
+          "Time column",
+          "column " + chosen.column + (chosen.rule === "pandas-index" ? " (unnamed: a pandas index)" : " \u201c" + chosen.name + "\u201d"),
+          "preview-time-column"
+        );
+      }
     });
     if (report.timestamp_kinds && report.timestamp_kinds.length) {
       fact(dl, "Timestamps", report.timestamp_kinds.join(", "));
+    }
+    if (report.sessions) {
+      var handling = [];
+      if (report.sessions.session_dates) handling.push("session dates (each bar labelled by its date, 00:00 UTC)");
+      if (report.sessions.calendar) handling.push("expected bars are the sessions of " + report.sessions.calendar);
+      fact(dl, "Sessions", handling.join("; "), "preview-sessions");
     }
     var q = report.quality;
     if (q) {
@@ -175,6 +190,7 @@
         }).join("; ");
       }
       fact(dl, "Gaps", gapText, "preview-gaps");
+      if (q.outside_sessions) fact(dl, "Outside the sessions", fmt.count(q.outside_sessions.count) + " bar(s)", "preview-outside-sessions");
       if (q.zero_volume_bars) fact(dl, "Zero-volume bars", fmt.count(q.zero_volume_bars.count));
       if (q.outlier_returns) fact(dl, "Outlier returns", fmt.count(q.outlier_returns.count));
       if (q.timezone_assumed) fact(dl, "Time zone assumed", q.timezone_assumed);
@@ -219,6 +235,8 @@
     data.append("timeframe", value("base_timeframe") || "1m");
     data.append("format", value("format") || "auto");
     if (value("timezone")) data.append("timezone", value("timezone"));
+    if (value("time_column")) data.append("time_column", value("time_column"));
+    if (value("calendar")) data.append("calendar", value("calendar"));
     if (checked("sort")) data.append("sort", "true");
     if (checked("drop_exact_duplicates")) data.append("drop_exact_duplicates", "true");
     qr.request("/api/v1/inspect", {
@@ -356,6 +374,10 @@
     document.getElementById(id).addEventListener("change", runPreview);
   });
   document.getElementById("timezone").addEventListener("change", runPreview);
+  ["time_column", "calendar"].forEach(function (id) {
+    var node = document.getElementById(id); // rendered from the request's declaration
+    if (node) node.addEventListener("change", runPreview);
+  });
   form.addEventListener("submit", submit);
   showStrategy();
   showRisk();
