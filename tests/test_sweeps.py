@@ -398,3 +398,22 @@ def test_cli_refusals_print_codes(demo_csv: Path, runs_root: Path) -> None:
     no_choice = _cli("sweeps", "materialize", "abcdef12", *root)
     assert no_choice.exit_code == 2
     assert written(runs_root) == []
+
+
+def test_runs_compare_takes_materialised_sweep_cells(demo_csv: Path, settings: Settings) -> None:
+    from quantrun.api import compare_runs
+
+    result = create_sweep(str(demo_csv), settings, grid=GRID, **BASE)
+    sweep_id = result.sweep_id
+    cells = result.cells()
+    with pytest.raises(QuantrunError) as caught:
+        compare_runs([f"{sweep_id[:10]}:0", f"{sweep_id}:1"], settings)
+    assert caught.value.code == ErrorCode.RUN_NOT_FOUND
+    assert f"sweeps materialize {sweep_id[:12]} --cell 0" in caught.value.hint
+    materialize_cells(sweep_id, settings, cells=[0, 1])
+    comparison = compare_runs([f"{sweep_id[:10]}:0", f"{sweep_id}:1"], settings)
+    assert [r.run_id for r in comparison.runs] == [cells[0]["run_id"], cells[1]["run_id"]]
+    assert [f.path for f in comparison.differing_fields] == ["strategy.params.slow"]
+    assert _code(lambda: compare_runs([f"{sweep_id}:0", f"{sweep_id}:99"], settings)) == (
+        "SWEEP_NOT_FOUND"
+    )

@@ -336,14 +336,16 @@ def compare_runs(
     (['strategy.params.fast'], '2024-01-02T18:00:00Z')
     """
     from quantrun.runs.compare import compare
+    from quantrun.sweeps.cells import cell_resolver
 
     resolved = _settings(settings)
-    # Sweep cells (SWEEP_ID:K) resolve here once sweeps exist: pass their resolver as `cells`.
+    # A sweep cell (SWEEP_ID:K) names its materialised run.
     return compare(
         _registry(resolved, recover),
         run_ids,
         limit=resolved.max_compare_runs,
         all_fields=all_fields,
+        cells=cell_resolver(resolved),
     )
 
 

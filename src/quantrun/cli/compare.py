@@ -40,7 +40,8 @@ def runs_compare(
     Prints the input fields that differ, every metric with its delta to the first run, and, for
     runs on the same dataset and timeframe, the first bar where their decision records differ,
     how many bars differ and the trades only one run has. At most QUANTRUN_MAX_COMPARE_RUNS
-    runs (default 20). Sweep cells (SWEEP_ID:K) are not accepted yet: there are no sweeps.
+    runs (default 20). A sweep's cell may be named SWEEP_ID:K once its run is written
+    (`quantrun sweeps materialize SWEEP_ID --cell K`).
     """
     comparison = compare_runs(list(run_ids), _settings(runs_root), all_fields=all_fields)
     if as_json:
