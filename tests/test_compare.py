@@ -237,7 +237,7 @@ def test_bad_selections_are_refused_with_their_codes(
         ([a, a[:8]], ErrorCode.COMPARE_DUPLICATE_RUN),
         ([a, "0" * 8], ErrorCode.RUN_NOT_FOUND),
         ([a, "xyz"], ErrorCode.RUN_NOT_FOUND),
-        ([a, f"{'1' * 64}:3"], ErrorCode.USAGE_INVALID_OPTION),
+        ([a, f"{'1' * 64}:3"], ErrorCode.SWEEP_NOT_FOUND),  # a cell of no sweep
     ]
     for refs, code in cases:
         with pytest.raises(QuantrunError) as caught:
