@@ -667,3 +667,51 @@ def test_the_preview_api_takes_the_same_options(goog: Path, settings: Settings) 
         assert report["quality"]["coverage"] == 1.0
         unknown = client.post("/api/v1/inspect", data={"calendar": "XNYZ"}, files=files).json()
         assert unknown["error"]["code"] == "CALENDAR_UNKNOWN"
+
+
+def _brute_force_coverage(
+    ts: np.ndarray, every: np.ndarray
+) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """Expected bars, present ones and the gaps (size, first and last missing open time),
+    largest first, from the listed slots."""
+    slots = every[(every >= ts[0]) & (every <= ts[-1])]
+    present = np.isin(slots, ts)
+    gaps, start = [], -1
+    for i, here in enumerate([*present, True]):
+        if not here and start < 0:
+            start = i
+        elif here and start >= 0:
+            gaps.append((i - start, int(slots[start]), int(slots[i - 1])))
+            start = -1
+    return int(slots.size), int(present.sum()), sorted(gaps, key=lambda g: (-g[0], g[1]))
+
+
+@pytest.mark.parametrize("name", ["1h", "30m", "1d", "1w"])
+def test_the_report_counts_what_listing_every_expected_bar_counts(name: str) -> None:
+    """The report numbers the expected bars instead of listing them (a minute calendar over
+    decades is tens of millions of bars); on a small range both agree."""
+    from quantrun.data.quality import build_report, iso
+    from quantrun.data.validation import Validated
+
+    rng = np.random.default_rng(19)
+    tf = Timeframe.parse(name)
+    sessions = load_calendar("XHKG").sessions(_us("2024-01-01T00:00"), _us("2024-03-31T00:00"))
+    every = sessions.slots(tf)
+    for _ in range(20):
+        kept = every[rng.random(every.size) < rng.uniform(0.3, 0.95)]
+        stray = every[: max(1, every.size // 10)] + tf.micros // 2 if tf.micros < DAY else kept[:0]
+        ts = np.unique(np.r_[kept, stray[rng.random(stray.size) < 0.2]]).astype(np.int64)
+        n = ts.size
+        bars = pl.DataFrame(
+            {"ts": ts, "open": [1.0] * n, "high": [1.0] * n, "low": [1.0] * n, "close": [1.0] * n}
+        ).with_columns(volume=pl.lit(1.0))
+        validated = Validated(None, [], [], {}, 0, 0, sessions=sessions)
+        report = build_report(bars, validated, {"timezone": None}, tf)
+        expected, present, gaps = _brute_force_coverage(ts, every)
+        assert (report["expected_bars"], report["present_bars"]) == (expected, present)
+        assert report["gaps"]["count"] == len(gaps)
+        assert report["gaps"]["missing_bars"] == sum(g[0] for g in gaps)
+        assert report["gaps"]["largest"] == [
+            {"start": iso(s), "end": iso(e), "missing_bars": size} for size, s, e in gaps[:20]
+        ]
+        assert report["outside_sessions"]["count"] == int((~np.isin(ts, every)).sum())

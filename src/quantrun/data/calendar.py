@@ -142,6 +142,51 @@ def _sessions(name: str, start: date, end: date) -> Sessions:
 
 
 @dataclass(frozen=True, eq=False)
+class SlotIndex:
+    """Expected bars in runs: run ``i`` holds ``counts[i]`` bars ``step`` apart from
+    ``starts[i]``; the runs are disjoint and in time order. Bars are numbered 0, 1, ... across
+    the runs, so a gap is a jump in the numbers of consecutive bars."""
+
+    starts: np.ndarray
+    counts: np.ndarray
+    step: int
+
+    @functools.cached_property
+    def first(self) -> np.ndarray:
+        """The number of each run's first bar."""
+        first: np.ndarray = np.cumsum(self.counts) - self.counts
+        return first
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def index_of(self, ts: np.ndarray) -> np.ndarray:
+        """Each time's bar number, or -1 for a time that is not an expected bar's open."""
+        run = np.searchsorted(self.starts, ts, side="right") - 1
+        safe = np.maximum(run, 0)
+        offset = ts - self.starts[safe]
+        k = offset // self.step
+        ok = (run >= 0) & (offset % self.step == 0) & (k < self.counts[safe])
+        found: np.ndarray = np.where(ok, self.first[safe] + k, -1)
+        return found
+
+    def rank(self, moment: int) -> int:
+        """How many expected bars open before ``moment``."""
+        run = int(np.searchsorted(self.starts, moment, side="right")) - 1
+        if run < 0:
+            return 0
+        ahead = -((self.starts[run] - moment) // self.step)  # bars opening before moment
+        return int(self.first[run] + min(int(self.counts[run]), int(ahead)))
+
+    def time_of(self, numbers: np.ndarray) -> np.ndarray:
+        """The open time of each bar number."""
+        run = np.searchsorted(self.first, numbers, side="right") - 1
+        times: np.ndarray = self.starts[run] + (numbers - self.first[run]) * self.step
+        return times
+
+
+@dataclass(frozen=True, eq=False)
 class Sessions:
     """A calendar's sessions in a date range, as epoch-µs int64 arrays (one row per session).
 
@@ -184,22 +229,24 @@ class Sessions:
         on: np.ndarray = (ts - anchor) % tf.micros == 0
         return on
 
-    def slots(self, tf: Timeframe) -> np.ndarray:
-        """Every bar the sessions are expected to have at ``tf``: sorted open times."""
-        if tf.micros >= _DAY:
-            if tf.micros == _DAY:
-                return self.dates.copy()
-            weeks: np.ndarray = np.unique(
+    def slot_index(self, tf: Timeframe) -> SlotIndex:
+        """The bars the sessions expect at ``tf``, numbered in time order (never listed: a
+        minute calendar over decades would be tens of millions of them)."""
+        if tf.micros == _DAY:
+            return SlotIndex(self.dates, np.ones(self.dates.size, dtype=np.int64), _DAY)
+        if tf.micros > _DAY:
+            weeks = np.unique(
                 (self.dates - _WEEK.origin) // _WEEK.micros * _WEEK.micros + _WEEK.origin
             )
-            return weeks
+            return SlotIndex(weeks, np.ones(weeks.size, dtype=np.int64), _WEEK.micros)
         starts, ends, _ = self.phases
-        counts = -((starts - ends) // tf.micros)  # ceil: a short last bar still counts
-        counts = np.maximum(counts, 0)
-        first = np.repeat(starts, counts)
-        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        slots: np.ndarray = np.unique(first + offsets * tf.micros)
-        return slots
+        counts = np.maximum(-((starts - ends) // tf.micros), 0)  # a short last bar counts
+        return SlotIndex(starts, counts, tf.micros)
+
+    def slots(self, tf: Timeframe) -> np.ndarray:
+        """Every bar the sessions expect at ``tf``: sorted open times (for small ranges)."""
+        index = self.slot_index(tf)
+        return index.time_of(np.arange(index.total))
 
     def buckets(
         self, ts: np.ndarray, target: Timeframe, source: Timeframe, base: Timeframe

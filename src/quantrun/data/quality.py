@@ -23,7 +23,7 @@ from quantrun.data.timeframe import Timeframe
 from quantrun.data.validation import Validated
 
 if TYPE_CHECKING:
-    from quantrun.data.calendar import Sessions
+    from quantrun.data.calendar import Sessions, SlotIndex
 
 QUALITY_SCHEMA_VERSION = 1
 GAP_LIST_CAP = 20
@@ -70,26 +70,25 @@ def gap_summary(ts: np.ndarray, tf: Timeframe) -> dict[str, Any]:
     }
 
 
-def session_gap_summary(present: np.ndarray, slots: np.ndarray) -> dict[str, Any]:
-    """Gaps among expected ``slots`` (sorted open times): each run of consecutive slots with
-    no bar (``present`` is False) is one gap, from its first to its last missing slot."""
-    missing = ~present
-    edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # exclusive
-    sizes = ends - starts
-    order = np.lexsort((slots[starts], -sizes))[:GAP_LIST_CAP]
+def session_gap_summary(
+    present: np.ndarray, low: int, high: int, slots: SlotIndex
+) -> dict[str, Any]:
+    """Gaps among the expected bars numbered ``low`` to ``high - 1`` (``slots``), of which the
+    ascending numbers ``present`` are there: each run of consecutive expected bars with none
+    present is one gap, from its first to its last missing bar."""
+    bounds = np.r_[low - 1, present, high]
+    missing = np.diff(bounds) - 1
+    where = np.flatnonzero(missing > 0)
+    order = where[np.lexsort((where, -missing[where]))][:GAP_LIST_CAP]
+    first = slots.time_of(bounds[order] + 1)
+    last = slots.time_of(bounds[order + 1] - 1)
     largest = [
-        {
-            "start": iso(int(slots[starts[i]])),
-            "end": iso(int(slots[ends[i] - 1])),
-            "missing_bars": int(sizes[i]),
-        }
-        for i in order
+        {"start": iso(int(s)), "end": iso(int(e)), "missing_bars": int(missing[i])}
+        for s, e, i in zip(first, last, order, strict=True)
     ]
     return {
-        "count": int(starts.size),
-        "missing_bars": int(sizes.sum()),
+        "count": int(where.size),
+        "missing_bars": int(missing[where].sum()),
         "largest": largest,
         "cap": GAP_LIST_CAP,
     }
@@ -109,18 +108,19 @@ def _coverage(
             "coverage": round(rows / expected, 12) if expected else 0.0,
             "gaps": gap_summary(ts, tf),
         }, {}
-    every = sessions.slots(tf)
-    slots = every[(every >= ts[0]) & (every <= ts[-1])]
-    present = np.isin(slots, ts, assume_unique=True)
-    outside = np.flatnonzero(~np.isin(ts, every, assume_unique=True))
-    found = int(present.sum())
-    expected = int(slots.size)
+    slots = sessions.slot_index(tf)
+    numbers = slots.index_of(ts)
+    present = numbers[numbers >= 0]  # ascending: the bars are sorted and unique
+    outside = np.flatnonzero(numbers < 0)
+    low, high = slots.rank(int(ts[0])), slots.rank(int(ts[-1]) + 1)
+    found = int(present.size)
+    expected = high - low
     return {
         "expected_bars": expected,
         "present_bars": found,
         "missing_bars": expected - found,
         "coverage": round(found / expected, 12) if expected else 0.0,
-        "gaps": session_gap_summary(present, slots),
+        "gaps": session_gap_summary(present, low, high, slots),
     }, {
         "outside_sessions": {
             "count": int(outside.size),
