@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
 from conftest import HEADER, minute_rows
-from quantrun.api import create_run
+from quantrun.api import create_run, create_sweep
 from quantrun.data.demo import write_demo_csv
 from quantrun.runs.jobs import FAILED, JobStore, execute_job, store_upload
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
-from quantrun.web import create_app, routes_api
+from quantrun.web import create_app, routes_api, routes_sweeps
 from quantrun.web.problems import PROBLEM_MEDIA_TYPE, Problem
 
 MAX_EXAMPLES = 30
@@ -67,7 +67,7 @@ def _routes() -> dict[tuple[str, str], APIRoute]:
     """Every (METHOD, path) the API router publishes; the served schema must list the same."""
     return {
         (method, route.path_format): route
-        for route in routes_api.router.routes
+        for route in [*routes_api.router.routes, *routes_sweeps.api.routes]
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
     }
@@ -105,6 +105,7 @@ class Seeded:
     artifacts: list[str]
     job_id: str
     csv: bytes
+    sweep_id: str
 
 
 def _seed(settings: Settings, workdir: Path) -> Seeded:
@@ -129,11 +130,19 @@ def _seed(settings: Settings, workdir: Path) -> Seeded:
     job, _ = JobStore(settings).submit(request, upload.sha256)
     assert execute_job(settings, job["job_id"])["state"] == FAILED
     good = "\n".join([HEADER, *minute_rows(120)]) + "\n"
+    sweep = create_sweep(
+        str(csv),
+        settings,
+        grid=["fast=5,10", "slow=20"],
+        symbol="DEMOUSD",
+        strategy="sma_crossover",
+    )
     return Seeded(
         run_id=run.run_id,
         artifacts=run.manifest.artifact_names,
         job_id=job["job_id"],
         csv=good.encode(),
+        sweep_id=sweep.sweep_id,
     )
 
 
@@ -177,6 +186,8 @@ def api_schema(service: tuple[FastAPI, Seeded]) -> Iterator[Any]:
             found["run_id"] = seeded.run_id
         if "job_id" in found:
             found["job_id"] = seeded.job_id
+        if "sweep_id" in found:
+            found["sweep_id"] = seeded.sweep_id
         choices = [path_parameters, found]
         if "name" in found:
             choices += [found | {"name": name} for name in seeded.artifacts]

@@ -90,3 +90,76 @@ class SweepView:
             "skipped": [s.model_dump(mode="json") for s in m.skipped],
             "request": m.request,
         }
+
+
+#: How cells that share the shown parameters are combined in the heatmap and the line chart.
+AGGREGATIONS = ("max", "median")
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A metric over one or two parameters, other parameters aggregated. ``z[j][i]`` is the
+    value at ``x[i]`` (and ``y[j]``); ``cells[j][i]`` the cell a click opens there: the best
+    cell by the metric among those aggregated (None where no cell has a value)."""
+
+    metric: str
+    x: str
+    y: str | None
+    agg: str
+    x_values: list[Any]
+    y_values: list[Any]
+    z: list[list[float | None]]
+    cells: list[list[int | None]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "x": self.x,
+            "y": self.y,
+            "agg": self.agg,
+            "x_values": self.x_values,
+            "y_values": self.y_values,
+            "z": self.z,
+            "cells": self.cells,
+        }
+
+
+def surface(
+    frame: pl.DataFrame,
+    metric: str,
+    x: str,
+    y: str | None,
+    agg: str,
+    *,
+    min_trades: int | None = None,
+) -> Surface:
+    """``metric`` over ``x`` (and ``y``): each point aggregates (``max`` or ``median``) the
+    cells sharing those values; the parameters' values keep their grid order."""
+    from quantrun.sweeps.results import LOWER_IS_BETTER, check_metric
+
+    check_metric(metric)
+    if agg not in AGGREGATIONS:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"aggregation {agg!r}: max or median")
+    keys = [x] if y is None else [x, y]
+    x_values = frame[x].unique(maintain_order=True).to_list()
+    y_values = frame[y].unique(maintain_order=True).to_list() if y is not None else [None]
+    if min_trades is not None:
+        frame = frame.filter(pl.col("trades").fill_null(0) >= min_trades)
+    valued = frame.filter(pl.col(metric).is_not_null())
+    best_first = valued.sort([metric, "cell"], descending=[metric not in LOWER_IS_BETTER, False])
+    value = pl.col(metric).cast(pl.Float64)
+    grouped = best_first.group_by(keys, maintain_order=True).agg(
+        (value.max() if agg == "max" else value.median()).alias("value"),
+        pl.col("cell").first().alias("best"),
+    )
+    found = {
+        (item[x], item[y] if y is not None else None): (item["value"], item["best"])
+        for item in grouped.to_dicts()
+    }
+    z: list[list[float | None]] = []
+    cells: list[list[int | None]] = []
+    for yv in y_values:
+        points = [found.get((xv, yv), (None, None)) for xv in x_values]
+        z.append([p[0] for p in points])
+        cells.append([p[1] for p in points])
+    return Surface(metric, x, y, agg, x_values, [] if y is None else y_values, z, cells)

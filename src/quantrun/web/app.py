@@ -29,7 +29,7 @@ from quantrun.runs.registry import Registry
 from quantrun.runs.worker import Worker
 from quantrun.settings import Settings
 from quantrun.version import __version__
-from quantrun.web import routes_api, routes_pages
+from quantrun.web import routes_api, routes_pages, routes_sweeps
 from quantrun.web.guard import Guard
 from quantrun.web.problems import install_openapi, request_id
 from quantrun.web.ratelimit import RateLimiter
@@ -153,5 +153,7 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_api.router)
+    app.include_router(routes_sweeps.api)
     app.include_router(routes_pages.router)
+    app.include_router(routes_sweeps.pages)
     return app

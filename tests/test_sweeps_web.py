@@ -1,0 +1,131 @@
+"""Sweeps on the web, in process: the API, the pages and their JSON twins, materialising a cell
+under the creation policy, and POST /api/v1/sweeps through a job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from quantrun.api import create_sweep, open_sweep
+from quantrun.data.demo import write_demo_csv
+from quantrun.settings import Settings
+from quantrun.web.app import create_app
+
+BASE: dict[str, Any] = {"symbol": "DEMOUSD", "strategy": "sma_crossover", "timeframe": "15m"}
+GRID = ["fast=5:15:5", "slow=30,60"]
+WEB = {"X-Quantrun-Client": "web"}
+
+
+@pytest.fixture(scope="module")
+def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo_csv(tmp_path_factory.mktemp("demo") / "demo.csv", days=5)
+
+
+def _client(settings: Settings, *, worker: bool = False) -> TestClient:
+    return TestClient(create_app(settings, start_worker=worker), base_url="http://127.0.0.1")
+
+
+@pytest.fixture
+def made(demo_csv: Path, settings: Settings) -> Iterator[tuple[Settings, str]]:
+    sweep = create_sweep(str(demo_csv), settings, grid=GRID, **BASE)
+    yield settings, sweep.sweep_id
+
+
+def test_listing_detail_and_twins(made: tuple[Settings, str]) -> None:
+    settings, sweep_id = made
+    with _client(settings) as client:
+        listed = client.get("/api/v1/sweeps").json()
+        assert [s["sweep_id"] for s in listed["sweeps"]] == [sweep_id]
+        assert listed == client.get("/sweeps?format=json").json()
+        page = client.get("/sweeps")
+        assert page.status_code == 200 and sweep_id[:12] in page.text
+
+        api = client.get(f"/api/v1/sweeps/{sweep_id[:10]}?metric=total_return&agg=median")
+        assert api.status_code == 200
+        view = api.json()
+        twin = client.get(f"/sweeps/{sweep_id}?metric=total_return&agg=median&format=json")
+        assert twin.json() == view
+        assert view["choice"] | {"lower_is_better": False} == {
+            "metric": "total_return",
+            "x": "fast",
+            "y": "slow",
+            "agg": "median",
+            "sort": "total_return",
+            "min_trades": None,
+            "lower_is_better": False,
+        }
+        heatmap = view["heatmap"]
+        assert heatmap["x_values"] == [5, 10, 15] and heatmap["y_values"] == [30, 60]
+        results = open_sweep(sweep_id, settings).results
+        by_cell = {r["cell"]: r for r in results.to_dicts()}
+        for j, row in enumerate(heatmap["cells"]):
+            for i, cell in enumerate(row):
+                assert heatmap["z"][j][i] == by_cell[cell]["total_return"]
+        returns = [r["total_return"] for r in view["table"]["rows"]]
+        assert returns == sorted(returns, reverse=True)
+        line = client.get(f"/api/v1/sweeps/{sweep_id}?y=&x=slow").json()
+        assert line["heatmap"] is None and line["line"]["x_values"] == [30, 60]
+        html = client.get(f"/sweeps/{sweep_id}")
+        assert 'id="sweep-heatmap"' in html.text and "plotly.min.js" in html.text
+
+        for query, code in (
+            ("metric=luck", "USAGE_INVALID_OPTION"),
+            ("x=speed", "USAGE_INVALID_OPTION"),
+            ("agg=mean", "USAGE_INVALID_OPTION"),
+            ("min_trades=-1", "USAGE_INVALID_OPTION"),
+        ):
+            refused = client.get(f"/api/v1/sweeps/{sweep_id}?{query}")
+            assert refused.status_code == 400 and refused.json()["code"] == code, query
+        missing = client.get(f"/api/v1/sweeps/{'0' * 64}")
+        assert missing.status_code == 404 and missing.json()["code"] == "SWEEP_NOT_FOUND"
+
+        csv = client.get(f"/api/v1/sweeps/{sweep_id}/results.csv")
+        assert csv.content == (settings.layout.sweep(sweep_id) / "results.csv").read_bytes()
+        assert client.get(f"/api/v1/sweeps/{sweep_id}/results.xlsx").status_code == 400
+
+
+def test_materialising_a_cell_follows_the_creation_policy(made: tuple[Settings, str]) -> None:
+    settings, sweep_id = made
+    run_id = open_sweep(sweep_id, settings).cell(2).run_id
+    with _client(settings) as client:  # creation off
+        refused = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
+        assert refused.status_code == 403 and refused.json()["code"] == "RUN_CREATION_DISABLED"
+        assert not settings.layout.run(run_id).exists()
+    on = settings.model_copy(update={"enable_run_creation": True})
+    with _client(on) as client:
+        done = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
+        assert done.status_code == 200, done.text
+        assert done.json() == {
+            "sweep_id": sweep_id,
+            "cell": 2,
+            "run_id": run_id,
+            "created": True,
+            "url": f"/runs/{run_id}",
+        }
+        assert client.get(f"/runs/{run_id}").status_code == 200
+        outside = client.post(f"/api/v1/sweeps/{sweep_id}/cells/6/run", headers=WEB)
+        assert outside.status_code == 404 and outside.json()["code"] == "SWEEP_NOT_FOUND"
+    with _client(settings) as client:  # off again: a written cell still opens
+        again = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
+        assert again.status_code == 200 and again.json()["created"] is False
+        row = next(
+            r
+            for r in client.get(f"/api/v1/sweeps/{sweep_id}?sort=cell").json()["table"]["rows"]
+            if r["cell"] == 2
+        )
+        assert row["materialized"] is True
+
+
+def _wait(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in ("succeeded", "failed"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
