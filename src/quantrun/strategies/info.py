@@ -121,3 +121,17 @@ def strategy_detail(layout: Layout, strategy_id: str, version: str | None = None
         ErrorCode.STRATEGY_UNKNOWN,
         f"no strategy {strategy_id!r}" + (f" version {version!r}" if version else ""),
     )
+
+
+def strategy_details(layout: Layout) -> list[StrategyDetail]:
+    """Every strategy :func:`strategy_infos` lists, with its code, in one pass."""
+    store = StrategyStore(layout)
+    details = []
+    for info in strategy_infos(layout):
+        if info.kind == "builtin":
+            source = StrategySource.of_builtin(get(info.id))
+        else:
+            assert info.source_sha256 is not None
+            source = store.source(info.source_sha256)
+        details.append(StrategyDetail(info, source))
+    return details

@@ -23,6 +23,7 @@ import inspect
 import json
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +99,9 @@ class StrategySource:
 
     @classmethod
     def of_builtin(cls, strategy: type[Strategy]) -> StrategySource:
-        """A built-in's source: the text of its class, named by its module and class."""
-        text = inspect.getsource(strategy)
-        return cls("builtin", (SourceFile(f"{strategy.__module__}.{strategy.__name__}", text),))
+        """A built-in's source: the text of its class, named by its module and class (read once
+        per class and process: the text of loaded code does not change under it)."""
+        return _builtin_source(strategy)
 
     @classmethod
     def of_entry_point(cls, strategy: type[Strategy], dist: str, version: str) -> StrategySource:
@@ -169,6 +170,21 @@ class StrategySource:
             return loaded
         folder = Path(tempfile.mkdtemp(prefix="quantrun-strategy-"))
         return import_path(self.write(folder), self.module_name)
+
+
+_BUILTIN_SOURCES: dict[type[Strategy], StrategySource] = {}
+_BUILTIN_LOCK = threading.Lock()
+
+
+def _builtin_source(strategy: type[Strategy]) -> StrategySource:
+    with _BUILTIN_LOCK:  # inspect reads files through linecache, which is not thread-safe
+        found = _BUILTIN_SOURCES.get(strategy)
+        if found is None:
+            text = inspect.getsource(strategy)
+            name = f"{strategy.__module__}.{strategy.__name__}"
+            found = StrategySource("builtin", (SourceFile(name, text),))
+            _BUILTIN_SOURCES[strategy] = found
+        return found
 
 
 def _read(path: Path) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from quantrun.api import list_datasets, list_runs, list_strategies, open_run, show_strategy
+from quantrun.api import list_datasets, list_runs, list_strategies, open_run
 from quantrun.data.dialect import Format
 from quantrun.data.timeframe import TIMEFRAMES
 from quantrun.engine.risk import RISK_LEVELS, costs_from
@@ -27,6 +27,7 @@ from quantrun.runs.policy import creation_blocker
 from quantrun.runs.reader import RunView
 from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME, RunCreateRequest
 from quantrun.settings import Settings
+from quantrun.strategies.info import strategy_details
 from quantrun.web.forms import web_fields
 from quantrun.web.hints import for_web
 
@@ -127,6 +128,20 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "source_names": job.get("source_names") or [],
         "url": f"/jobs/{job['job_id']}",
         "run_url": f"/runs/{job['run_id']}" if job.get("run_id") else None,
+    } | _sweep_fields(job)
+
+
+def _sweep_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """A sweep job's own fields (its cells' progress, the sweep it made); a run job has none."""
+    if job.get("kind") != "sweep":
+        return {"kind": "run"}
+    sweep_id = job.get("sweep_id")
+    return {
+        "kind": "sweep",
+        "cells_done": job.get("cells_done"),
+        "cells_total": job.get("cells_total"),
+        "sweep_id": sweep_id,
+        "sweep_url": f"/sweeps/{sweep_id}" if sweep_id else None,
     }
 
 
@@ -379,8 +394,4 @@ def strategies_page(ctx: Context) -> dict[str, Any]:
     """``/strategies`` and ``GET /api/v1/strategies``: every strategy a run can name (built-in
     and added) with its parameters, the sha256 of its code and the code itself. Strategies are
     added only with the CLI on this machine: the server never accepts code."""
-    rows = []
-    for info in list_strategies(ctx.settings):
-        detail = show_strategy(info.id, ctx.settings)
-        rows.append(detail.to_dict())
-    return {"strategies": rows}
+    return {"strategies": [d.to_dict() for d in strategy_details(ctx.settings.layout)]}
