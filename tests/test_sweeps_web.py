@@ -129,3 +129,67 @@ def _wait(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, A
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
+
+
+def test_post_a_sweep_runs_it_as_a_job(demo_csv: Path, settings: Settings, tmp_path: Path) -> None:
+    on = settings.model_copy(update={"enable_run_creation": True, "rate_limit_per_minute": 0})
+    content = demo_csv.read_bytes()
+    fields = BASE | {"risk": "moderate"}
+    grid = '{"fast": "5:15:5", "slow": [30, 60]}'
+    expected = create_sweep(str(demo_csv), Settings(runs_root=tmp_path / "cli"), grid=GRID, **BASE)
+    with _client(on, worker=True) as client:
+
+        def post(data: dict[str, Any], file: bool = True) -> Any:
+            files = {"file": ("demo.csv", content, "text/csv")} if file else None
+            return client.post("/api/v1/sweeps", headers=WEB, files=files, data=data)
+
+        refused = post(fields | {"grid": '{"fast": [5, 40], "slow": [30]}'})
+        assert refused.status_code == 400 and refused.json()["code"] == "SWEEP_CELLS_INVALID"
+        bad_grid = post(fields | {"grid": '{"fast": "9:1:1"}'})
+        assert bad_grid.json()["code"] == "SWEEP_RANGE_INVALID"
+        not_json = post(fields | {"grid": "fast=5"})
+        assert not_json.json()["code"] == "SWEEP_GRID_INVALID"
+        assert not on.layout.uploads.exists() and not on.layout.jobs.exists()
+
+        queued = post(fields | {"grid": grid})
+        assert queued.status_code == 202, queued.text
+        job_id = queued.json()["job"]["job_id"]
+        assert queued.json()["job"]["kind"] == "sweep"
+        page = client.get(f"/jobs/{job_id}")
+        assert "Creating a sweep" in page.text and 'id="job-cells"' in page.text
+        job = _wait(client, job_id)
+        assert job["state"] == "succeeded", job
+        assert job["sweep_id"] == expected.sweep_id
+        assert (job["cells_done"], job["cells_total"]) == (6, 6)
+        assert job["sweep_url"] == f"/sweeps/{expected.sweep_id}"
+        ours = on.layout.sweep(expected.sweep_id)
+        assert (ours / "results.parquet").read_bytes() == (
+            expected.path / "results.parquet"
+        ).read_bytes()
+        manifest = open_sweep(expected.sweep_id, on).manifest
+        assert manifest.request["paths"] == ["demo.csv"]  # the upload under its file name
+        assert 'id="job-sweep-link"' in client.get(f"/jobs/{job_id}").text
+
+        again = post(fields | {"grid": grid})
+        assert again.status_code == 200 and again.json()["sweep_id"] == expected.sweep_id
+
+        # A stored dataset instead of a file.
+        dataset = manifest.dataset.dataset_id
+        by_id = post(
+            fields | {"grid": '{"fast": [5], "slow": [30, 60]}', "dataset": dataset}, False
+        )
+        assert by_id.status_code == 202, by_id.text
+        done = _wait(client, by_id.json()["job"]["job_id"])
+        assert done["state"] == "succeeded", done
+        first = open_sweep(done["sweep_id"], on).cell(0).run_id
+        assert first == expected.cells()[0]["run_id"]
+
+    off = settings.model_copy(update={"enable_run_creation": False})
+    with _client(off) as client:
+        blocked = client.post(
+            "/api/v1/sweeps",
+            headers=WEB,
+            files={"file": ("demo.csv", content, "text/csv")},
+            data=fields | {"grid": grid},
+        )
+        assert blocked.status_code == 403 and blocked.json()["code"] == "RUN_CREATION_DISABLED"

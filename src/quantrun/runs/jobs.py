@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 import structlog
 from filelock import FileLock, Timeout
@@ -57,6 +57,30 @@ def _now(clock: Clock | None = None) -> str:
 
 def is_job_id(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass(frozen=True)
+class JobWork:
+    """A job that is not a run's: its kind (``sweep``), what it does beyond the run request
+    (recorded in the job file and hashed into its id), and the module that runs it
+    (``python -m RUNNER JOB_ID``, a ``quantrun.`` module above runs/)."""
+
+    kind: str
+    spec: dict[str, Any]
+    runner: str
+
+    def __post_init__(self) -> None:
+        if not is_runner(self.runner):
+            raise ValueError(f"not a quantrun module: {self.runner!r}")
+
+
+def is_runner(name: object) -> TypeGuard[str]:
+    """Whether ``name`` may be started as a job's module: a dotted ``quantrun.`` name."""
+    return (
+        isinstance(name, str)
+        and name.startswith("quantrun.")
+        and all(part.isidentifier() for part in name.split("."))
+    )
 
 
 @dataclass(frozen=True)
@@ -127,7 +151,11 @@ def upload_label(filename: str) -> str:
 
 
 def submit_upload(
-    store: JobStore, request: RunCreateRequest, stream: IO[bytes], filename: str
+    store: JobStore,
+    request: RunCreateRequest,
+    stream: IO[bytes],
+    filename: str,
+    work: JobWork | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Queue ``request`` on an uploaded file (``stream`` must be seekable); (job, new).
 
@@ -142,7 +170,7 @@ def submit_upload(
     sha = digest.hexdigest()
     path = settings.layout.upload(sha)
     final = request.model_copy(update={"paths": [str(path)], "labels": [upload_label(filename)]})
-    existing = store.find(final, sha)
+    existing = store.find(final, sha, work)
     if existing is None:
         store.check_queue_room()
     if existing is None or not path.is_file():  # a known job whose upload was deleted gets it back
@@ -150,7 +178,7 @@ def submit_upload(
         store_upload(settings, stream, filename, sha256=sha)
     if existing is not None:
         return existing, False
-    return store.submit(final, sha)
+    return store.submit(final, sha, work)
 
 
 #: A partial upload this old belongs to a server that died mid-upload (a live upload of even
@@ -217,25 +245,37 @@ class JobStore:
         replace_file(self.path(job["job_id"]), canonical_file_bytes(job))
 
     @staticmethod
-    def job_id_for(request: RunCreateRequest, upload_sha256: str | None) -> str:
-        """The job id: the sha256 of the upload's hash and the canonical request."""
-        return canonical_hash({"upload_sha256": upload_sha256, "request": request.canonical()})
+    def job_id_for(
+        request: RunCreateRequest, upload_sha256: str | None, work: JobWork | None = None
+    ) -> str:
+        """The job id: the sha256 of the upload's hash and the canonical request (and of the
+        work, for a job that is not a run's)."""
+        identity: dict[str, Any] = {"upload_sha256": upload_sha256, "request": request.canonical()}
+        if work is not None:
+            identity["work"] = {"kind": work.kind, "spec": work.spec}
+        return canonical_hash(identity)
 
-    def find(self, request: RunCreateRequest, upload_sha256: str | None) -> dict[str, Any] | None:
+    def find(
+        self, request: RunCreateRequest, upload_sha256: str | None, work: JobWork | None = None
+    ) -> dict[str, Any] | None:
         """The job these inputs already made, if any."""
         try:
-            return self.get(self.job_id_for(request, upload_sha256))
+            return self.get(self.job_id_for(request, upload_sha256, work))
         except QuantrunError:
             return None
 
     def submit(
-        self, request: RunCreateRequest, upload_sha256: str | None
+        self,
+        request: RunCreateRequest,
+        upload_sha256: str | None,
+        work: JobWork | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Record a queued job; (job, True) if new, (existing job, False) if already known.
 
-        A known job that failed is left as it is: the user retries it explicitly.
+        A known job that failed is left as it is: the user retries it explicitly. ``work``:
+        a job that is not a run's (a sweep), run by its own module.
         """
-        job_id = self.job_id_for(request, upload_sha256)
+        job_id = self.job_id_for(request, upload_sha256, work)
         with self._guard():
             if self.path(job_id).exists():
                 return self.get(job_id), False
@@ -258,6 +298,8 @@ class JobStore:
                 "stage": None,
                 "source_names": list(request.labels or request.paths),
             }
+            if work is not None:
+                job |= {"kind": work.kind, "spec": work.spec, "runner": work.runner}
             self._write(job)
         log.info("job.queued", job_id=job_id)
         return job, True

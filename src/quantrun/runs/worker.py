@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from quantrun.logs import configure, get_logger
-from quantrun.runs.jobs import QUEUED, JobStore, execute_job
+from quantrun.runs.jobs import QUEUED, JobStore, execute_job, is_runner
 from quantrun.runs.registry import Registry
 from quantrun.settings import Settings
 
@@ -97,8 +97,11 @@ class Worker:
         for job in queued[:free]:
             if job["job_id"] in self._children:
                 continue
+            # A job that is not a run's names the module that runs it (runs/jobs.py JobWork).
+            runner = job.get("runner")
+            module = runner if is_runner(runner) else "quantrun.runs.worker"
             self._children[job["job_id"]] = subprocess.Popen(
-                [sys.executable, "-m", "quantrun.runs.worker", job["job_id"]],
+                [sys.executable, "-m", module, job["job_id"]],
                 env=_child_env(self.settings),
                 stdin=subprocess.DEVNULL,
             )

@@ -142,17 +142,27 @@ def _values_text(name: str, text: str, limit: int) -> list[Scalar]:
 def read_grid_file(path: Path, limit: int) -> list[GridAxis]:
     """The axes of a grid file (see the module docstring), in the file's order."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(ErrorCode.INPUT_NOT_FOUND, f"grid file {path.name} not found") from None
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError):
         raise error(
             ErrorCode.SWEEP_GRID_INVALID, f"grid file {path.name} is not UTF-8 JSON"
         ) from None
+    return grid_from_json(text, limit, f"grid file {path.name}")
+
+
+def grid_from_json(text: str, limit: int, what: str = "grid") -> list[GridAxis]:
+    """The axes of a JSON object of NAME: values (a grid file's text, the web's ``grid``
+    field), in the object's order."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise error(ErrorCode.SWEEP_GRID_INVALID, f"{what} is not JSON") from None
     if not isinstance(data, dict) or not data:
         raise error(
             ErrorCode.SWEEP_GRID_INVALID,
-            f"grid file {path.name} must be a JSON object of NAME: values",
+            f"{what} must be a JSON object of NAME: values",
         )
     return [_axis_of(str(name), value, limit) for name, value in data.items()]
 

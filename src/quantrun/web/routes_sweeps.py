@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
 
 from quantrun.api import materialize_cells, open_sweep
+from quantrun.errors import ErrorCode, error
+from quantrun.fields import validated
+from quantrun.runs.jobs import SUCCEEDED, submit_upload
 from quantrun.runs.policy import require_creation, run_exists
+from quantrun.runs.request import RunCreateRequest
+from quantrun.sweeps.grid import grid_from_json
+from quantrun.sweeps.job import job_work
+from quantrun.sweeps.plan import check
+from quantrun.sweeps.request import GRID_FIELDS, SweepRequest
+from quantrun.sweeps.store import SweepStore
+from quantrun.web.forms import form_data, form_fields
 from quantrun.web.problems import problem_responses
 from quantrun.web.queries import context
 from quantrun.web.routes_pages import render
+from quantrun.web.views import job_detail
 from quantrun.web.views_sweeps import sweep_detail, sweeps_index
 
 api = APIRouter(prefix="/api/v1", responses=problem_responses(400, 413, 500))
@@ -113,6 +124,72 @@ def post_cell_run(request: Request, sweep_id: str, cell: int) -> dict[str, Any]:
         "created": created,
         "url": f"/runs/{target.run_id}",
     }
+
+
+@api.post(
+    "/sweeps",
+    summary="Upload a CSV (or name a dataset) and a grid; queue a sweep (202) or find it (200)",
+    status_code=202,
+    responses=problem_responses(403, 429, 503, 507)
+    | {
+        200: {
+            "description": "The same upload, request and grid made a sweep already.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+@form_fields(RunCreateRequest, exclude=GRID_FIELDS)
+def post_sweep(
+    request: Request,
+    grid: Annotated[
+        str,
+        Form(
+            description='The grid: a JSON object of NAME: values, e.g. {"fast": "5:50:5", '
+            '"slow": [60, 80, 100]} (a list, "V1,V2" or "START:STOP:STEP", both ends '
+            "included)."
+        ),
+    ],
+    file: Annotated[
+        UploadFile | None,
+        File(description="The CSV of OHLCV bars (or `dataset`: a stored dataset's id)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, Form(description="Leave out (and record) cells the strategy refuses.")
+    ] = False,
+    **form: Any,
+) -> JSONResponse:
+    ctx = context(request)
+    settings = ctx.settings
+    require_creation(settings, server=True)
+    fields = form_data(RunCreateRequest, form, exclude=GRID_FIELDS)
+    axes = grid_from_json(grid, settings.max_sweep_cells)
+    has_file = file is not None and (bool(file.filename) or file.size not in (None, 0))
+    if fields.get("dataset") is not None:
+        if has_file:
+            raise error(ErrorCode.USAGE_INVALID_OPTION, "send a file or a dataset, not both")
+        sweep = SweepRequest(
+            run=validated(RunCreateRequest, fields), grid=axes, skip_invalid=skip_invalid
+        )
+        check(sweep, settings)  # every cell validated before anything is queued
+        job, _new = ctx.jobs.submit(sweep.run, None, job_work(sweep))
+    else:
+        if file is None or not has_file:
+            raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
+        # The upload stands in for `paths` until it is stored by content.
+        run = validated(RunCreateRequest, {"paths": ["upload.csv"], **fields})
+        sweep = SweepRequest(run=run, grid=axes, skip_invalid=skip_invalid)
+        check(sweep, settings)  # a bad grid or cell fails now, before the upload is stored
+        job, _new = submit_upload(
+            ctx.jobs, run, file.file, file.filename or "upload.csv", job_work(sweep)
+        )
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    summary = job_detail(ctx, job["job_id"])
+    sweep_id = summary.get("sweep_id")
+    if summary["state"] == SUCCEEDED and sweep_id and SweepStore(settings).existing(sweep_id):
+        return JSONResponse({"job": summary, "sweep_id": sweep_id, "created": False}, 200)
+    return JSONResponse({"job": summary, "sweep_id": None}, 202)
 
 
 @pages.get("/sweeps")

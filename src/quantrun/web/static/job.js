@@ -54,7 +54,13 @@
     var bar = byId("job-progress");
     if (bar) {
       var pct = job.state === "succeeded" ? 100 : job.state === "running" ? Math.max(5, (Math.max(current, 0) / STAGES.length) * 100) : job.state === "failed" ? 100 : 0;
+      if (job.kind === "sweep" && job.state === "running" && job.cells_total) {
+        pct = Math.max(5, (100 * (job.cells_done || 0)) / job.cells_total);
+      }
       bar.style.width = pct + "%";
+    }
+    if (job.kind === "sweep") {
+      setText("job-cells", job.cells_total ? (job.cells_done || 0) + " of " + job.cells_total + " cells" : "counting the sweep's cells\u2026");
     }
 
     setText("job-created-at", qr.fmt.ts(job.created_at));
@@ -75,7 +81,15 @@
     } else {
       retry.hidden = true;
     }
-    if (job.state === "succeeded" && job.run_url) {
+    if (job.state === "succeeded" && job.sweep_url) {
+      result.textContent = "";
+      result.appendChild(
+        qr.el("p", { className: "flash flash-success", id: "job-success" }, [
+          job.created === false ? "Sweep already existed. " : "Sweep created. ",
+          qr.el("a", { id: "job-sweep-link", href: job.sweep_url, text: "Open the sweep" }),
+        ])
+      );
+    } else if (job.state === "succeeded" && job.run_url) {
       result.textContent = "";
       result.appendChild(
         qr.el("p", { className: "flash flash-success", id: "job-success" }, [
@@ -108,8 +122,9 @@
       var job = result.body;
       render(job);
       if (job.state === "succeeded") {
-        note("Opening the run\u2026");
-        if (job.run_url) window.location.replace(runLink(job));
+        note(job.sweep_url ? "Opening the sweep\u2026" : "Opening the run\u2026");
+        if (job.sweep_url) window.location.replace(job.sweep_url);
+        else if (job.run_url) window.location.replace(runLink(job));
         return;
       }
       if (job.state === "failed") {
@@ -130,7 +145,7 @@
 
   var initial = root.getAttribute("data-state");
   if (initial === "succeeded") {
-    var link = byId("job-run-link");
+    var link = byId("job-sweep-link") || byId("job-run-link");
     if (link) window.location.replace(link.getAttribute("href"));
   } else if (initial !== "failed") {
     timer = window.setTimeout(poll, 100);

@@ -1,0 +1,149 @@
+"""A sweep as a web job: ``python -m quantrun.sweeps.job JOB_ID``, started by the web worker.
+
+``POST /api/v1/sweeps`` records a job whose ``spec`` is the grid (``runs/jobs.py`` ``JobWork``)
+and whose request is the base run request; the worker starts this module for it. It follows
+the run job's life (queued -> running -> succeeded | failed, under the job's lock, a retry
+resumes from the sweep's checkpoint) and writes the sweep's progress into the job file:
+``stage`` (the shared preparation, then ``cells``), ``cells_done`` and ``cells_total``, and on
+success ``sweep_id`` and ``created``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from filelock import Timeout
+
+from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.logs import configure, get_logger
+from quantrun.runs.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore, JobWork
+from quantrun.runs.request import RunCreateRequest
+from quantrun.settings import Settings
+from quantrun.sweeps.grid import GridAxis
+from quantrun.sweeps.progress import SweepProgress
+from quantrun.sweeps.request import SweepRequest
+
+log = get_logger(__name__)
+
+KIND = "sweep"
+RUNNER = "quantrun.sweeps.job"
+#: The job file is rewritten at most this often while cells are computed.
+UPDATE_SECONDS = 0.5
+
+
+def job_work(request: SweepRequest) -> JobWork:
+    """What a sweep job records beside its base run request."""
+    return JobWork(
+        kind=KIND,
+        spec={
+            "grid": [axis.model_dump(mode="json") for axis in request.grid],
+            "skip_invalid": request.skip_invalid,
+        },
+        runner=RUNNER,
+    )
+
+
+def sweep_request(job: dict[str, Any]) -> SweepRequest:
+    """The sweep a job file records."""
+    spec = job["spec"]
+    return SweepRequest(
+        run=RunCreateRequest.from_record(job["request"]),
+        grid=[GridAxis.model_validate(axis) for axis in spec["grid"]],
+        skip_invalid=bool(spec.get("skip_invalid", False)),
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JobProgress(SweepProgress):
+    """The sweep's progress, written into its job file (throttled)."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+        self._last = 0.0
+
+    def stage(self, name: str) -> None:
+        self.store.update(self.job_id, stage=name)
+
+    def planned(self, sweep_id: str, total: int, done: int, skipped: int) -> None:
+        self.store.update(self.job_id, stage="cells", cells_total=total, cells_done=done)
+
+    def advanced(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self._last >= UPDATE_SECONDS:
+            self._last = now
+            self.store.update(self.job_id, cells_done=done, cells_total=total)
+
+
+def execute_sweep_job(settings: Settings, job_id: str) -> dict[str, Any]:
+    """Run one queued sweep job to the end, in this process (a job that is not queued, or
+    whose lock another process holds, is left alone)."""
+    from quantrun.sweeps.create import create_sweep
+
+    store = JobStore(settings)
+    lock = store.lock(job_id)
+    try:
+        lock.acquire()
+    except Timeout:
+        return store.get(job_id)
+    try:
+        job = store.get(job_id)
+        if job["state"] != QUEUED or job.get("kind") != KIND:
+            return job
+        store.update(
+            job_id,
+            state=RUNNING,
+            started_at=_now(),
+            attempts=int(job.get("attempts", 0)) + 1,
+            stage="starting",
+        )
+        try:
+            result = create_sweep(
+                sweep_request(job), settings, progress=JobProgress(store, job_id), slot_wait=None
+            )
+        except QuantrunError as exc:
+            log.info("job.failed", job_id=job_id, code=str(exc.code))
+            return store.update(
+                job_id, state=FAILED, error=exc.to_dict(), finished_at=_now(), stage=None
+            )
+        except Exception as exc:  # never a traceback in a job file
+            log.error("job.crashed", job_id=job_id, error=type(exc).__name__)
+            failure = error(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__} in the worker")
+            return store.update(
+                job_id, state=FAILED, error=failure.to_dict(), finished_at=_now(), stage=None
+            )
+        total = len(result.manifest.cells)
+        return store.update(
+            job_id,
+            state=SUCCEEDED,
+            sweep_id=result.sweep_id,
+            created=result.created,
+            cells_done=total,
+            cells_total=total,
+            finished_at=_now(),
+            stage=None,
+        )
+    finally:
+        lock.release()
+
+
+def main(argv: list[str]) -> int:
+    """Child entry point: run one sweep job with the web worker's settings."""
+    raw: dict[str, Any] = json.loads(os.environ["QUANTRUN_WORKER_SETTINGS"])
+    settings = Settings.model_validate(raw)
+    configure(settings.log_level)
+    job = execute_sweep_job(settings, argv[0])
+    log.info("worker.done", job_id=argv[0], state=job["state"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
