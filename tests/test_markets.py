@@ -19,6 +19,9 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from quantrun.api import create_run, ingest_file, inspect_file
 from quantrun.cli import main
@@ -27,6 +30,7 @@ from quantrun.data.resample import RESAMPLE_RULES, resample
 from quantrun.data.timeframe import Timeframe
 from quantrun.errors import ErrorCode, QuantrunError
 from quantrun.settings import Settings
+from test_hostile_inputs import _CELLS, _ingest_or_refuse, mutated_csv
 
 pd: Any = pytest.importorskip("pandas")
 pytest.importorskip("exchange_calendars")
@@ -715,3 +719,58 @@ def test_the_report_counts_what_listing_every_expected_bar_counts(name: str) -> 
             {"start": iso(s), "end": iso(e), "missing_bars": size} for size, s, e in gaps[:20]
         ]
         assert report["outside_sessions"]["count"] == int((~np.isin(ts, every)).sum())
+
+
+# --- fuzzing: with the new options, a file is stored or refused with a catalogue code -------
+
+_PANDAS_SEEDS = [
+    b",Open,High,Low,Close,Volume\n"
+    + b"".join(f"2004-08-{d},10,11,9,10.5,{d}\n".encode() for d in range(19, 31)),
+    b"Unnamed: 0,Open,High,Low,Close,Volume\n"
+    + b"".join(f"2004-11-22 {h:02d}:30:00,10,11,9,10.5,{h}\n".encode() for h in range(9, 16)),
+    b"Date,Open,High,Low,Close,Volume\n"
+    + b"".join(f"2004-08-{d} 00:00:00-04:00,10,11,9,10.5,1\n".encode() for d in range(19, 31)),
+]
+
+
+@st.composite
+def pandas_like_csv(draw: st.DrawFn) -> bytes:
+    """A pandas-style export with a few cells replaced by hostile ones."""
+    lines = draw(st.sampled_from(_PANDAS_SEEDS)).split(b"\n")
+    for _ in range(draw(st.integers(0, 3))):
+        index = draw(st.integers(0, len(lines) - 1))
+        cells = lines[index].split(b",")
+        cells[draw(st.integers(0, len(cells) - 1))] = draw(_CELLS)
+        lines[index] = b",".join(cells)
+    return b"\n".join(lines)
+
+
+_MARKET_OPTIONS = st.fixed_dictionaries(
+    {
+        "timeframe": st.sampled_from(["1m", "1h", "1d", "1w"]),
+        "timezone": st.sampled_from([None, "America/New_York", "UTC"]),
+        "calendar": st.sampled_from([None, "XNYS", "XHKG", "24/5"]),
+        "time_column": st.sampled_from([None, None, "Date", ""]),
+    }
+)
+
+
+@fuzz_settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(data=st.one_of(pandas_like_csv(), mutated_csv()), options=_MARKET_OPTIONS)
+def test_fuzz_market_options(data: bytes, options: dict[str, object]) -> None:
+    _ingest_or_refuse(data, options)
+
+
+def test_dates_the_calendar_does_not_cover_are_refused(write_csv: Any, settings: Settings) -> None:
+    rows = ["2060-01-05,10,11,9,10.5,100", "2060-01-06,10.5,12,10,11,200"]
+    with pytest.raises(QuantrunError) as refused:
+        ingest_file([str(write_csv(rows))], settings, timeframe="1d", calendar="XHKG")
+    assert refused.value.code is ErrorCode.CALENDAR_OUT_OF_RANGE
+    assert "only recorded to the year 2049" in refused.value.detail
+    assert refused.value.exit_code == 3

@@ -62,6 +62,7 @@ class ErrorCode(enum.StrEnum):
     CSV_DUPLICATE_TIMESTAMP = "CSV_DUPLICATE_TIMESTAMP"
     CSV_TIMEFRAME_MISMATCH = "CSV_TIMEFRAME_MISMATCH"
     RESAMPLE_SESSION_GRID = "RESAMPLE_SESSION_GRID"
+    CALENDAR_OUT_OF_RANGE = "CALENDAR_OUT_OF_RANGE"
     # strategies, risk, runs
     STRATEGY_UNKNOWN = "STRATEGY_UNKNOWN"
     STRATEGY_PARAMS_INVALID = "STRATEGY_PARAMS_INVALID"
@@ -772,6 +773,14 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "Bars open on an exchange's session grid",
             "These bars open on their sessions' grid (e.g. 09:30), not on the UTC grid; resample "
             "them with the sessions of their calendar, or run on the dataset's own timeframe.",
+        ),
+        _spec(
+            E.CALENDAR_OUT_OF_RANGE,
+            _I,
+            422,
+            "The calendar does not cover the data's dates",
+            "The exchange-calendars library defines this calendar's sessions for some years only "
+            "(the message says which); leave out --calendar for bars outside them.",
         ),
         _spec(
             E.LIMIT_INPUT_SIZE,

@@ -123,8 +123,8 @@ def _sessions(name: str, start: date, end: date) -> Sessions:
             frame = schedule.schedule
         except (ValueError, library.errors.CalendarError) as exc:
             raise error(
-                ErrorCode.CALENDAR_UNKNOWN,
-                f"calendar {name} has no sessions for {start} .. {end}: {str(exc)[:160]}",
+                ErrorCode.CALENDAR_OUT_OF_RANGE,
+                f"calendar {name} has no sessions for {start} .. {end}: {str(exc)[:200]}",
             ) from None
 
         def micros(column: Any) -> np.ndarray:
