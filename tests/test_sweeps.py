@@ -417,3 +417,40 @@ def test_runs_compare_takes_materialised_sweep_cells(demo_csv: Path, settings: S
     assert _code(lambda: compare_runs([f"{sweep_id}:0", f"{sweep_id}:99"], settings)) == (
         "SWEEP_NOT_FOUND"
     )
+
+
+def test_materialise_reads_the_stored_dataset_wherever_the_files_went(
+    tmp_path: Path, settings: Settings
+) -> None:
+    import shutil
+
+    from quantrun.data.demo import demo_bars
+
+    csv = write_demo_csv(tmp_path / "moving" / "demo.csv", days=3)
+    label = str(csv)
+    reference = Settings(runs_root=tmp_path / "reference")
+    twin = create_run(label, reference, params={"fast": 10, "slow": 30}, **BASE)
+    sweep = create_sweep(label, settings, grid=GRID, **BASE)
+    moved = csv.rename(tmp_path / "elsewhere.csv")
+    (made,) = materialize_cells(sweep.sweep_id, settings, cells=[2])
+    assert made.run_id == twin.run_id and made.created
+    assert _files(settings.layout.run(made.run_id)) == _files(twin.path)
+
+    # Without the stored dataset, the files are read again: gone, INPUT_NOT_FOUND; back, the
+    # same run; changed, SWEEP_INPUT_CHANGED and nothing written.
+    shutil.rmtree(settings.layout.dataset(sweep.manifest.dataset.dataset_id))
+    assert _code(lambda: materialize_cells(sweep.sweep_id, settings, cells=[3])) == (
+        "INPUT_NOT_FOUND"
+    )
+    moved.rename(csv)
+    (again,) = materialize_cells(sweep.sweep_id, settings, cells=[3])
+    assert again.created
+    shutil.rmtree(settings.layout.dataset(sweep.manifest.dataset.dataset_id))
+    bars = demo_bars(days=3, seed=7)
+    assert bars.height > 0
+    write_demo_csv(csv, days=3, seed=7)
+    runs_before = sorted(p.name for p in settings.layout.runs.iterdir())
+    assert _code(lambda: materialize_cells(sweep.sweep_id, settings, cells=[4])) == (
+        "SWEEP_INPUT_CHANGED"
+    )
+    assert sorted(p.name for p in settings.layout.runs.iterdir()) == runs_before

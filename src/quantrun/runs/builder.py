@@ -205,13 +205,15 @@ def prepare(
     *,
     resolved: ResolvedRequest | None = None,
     progress: Progress = _no_progress,
+    dataset: DatasetInput | None = None,
 ) -> Prepared:
     """Read the request's dataset (ingest its files, or load the stored one), resample it to
     the request's timeframe and cut its window. Every run (and every cell of a sweep) on the
-    same data and window shares this."""
+    same data and window shares this. ``dataset``: the input already read (a sweep
+    materialising a cell from the stored dataset its files made)."""
     resolved = resolved if resolved is not None else request.resolve(strategy_finder(settings))
     progress("ingest")
-    ingested = _dataset_input(request, resolved, settings)
+    ingested = dataset if dataset is not None else _dataset_input(request, resolved, settings)
     progress("resample")
     resampled = resample(ingested.bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
     bars, window = _window(resampled, resolved)

@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantrun.errors import ErrorCode, error
-from quantrun.runs.builder import RunResult, create_run, identify, prepare, strategy_finder
+from quantrun.data.store import DatasetStore
+from quantrun.errors import ErrorCode, QuantrunError, error
+from quantrun.runs.builder import (
+    DatasetInput,
+    RunResult,
+    create_run,
+    identify,
+    prepare,
+    strategy_finder,
+)
 from quantrun.runs.policy import require_creation
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
@@ -36,8 +44,12 @@ class Materialized:
         return {"cell": self.cell, "run_id": self.run_id, "created": self.created}
 
 
-def cell_request(manifest: SweepManifest, cell: SweepCell, settings: Settings) -> RunCreateRequest:
-    """The run request of ``cell``: what ``runs create`` would be given for it."""
+def cell_request(
+    manifest: SweepManifest, cell: SweepCell, settings: Settings, *, find_files: bool = True
+) -> RunCreateRequest:
+    """The run request of ``cell``: what ``runs create`` would be given for it (with
+    ``find_files``, its inputs found again; else they stay under their recorded labels, for a
+    build that reads the stored dataset instead)."""
     recorded = dict(manifest.request)
     extra: dict[str, Any] = {
         "params": cell.params,
@@ -48,11 +60,30 @@ def cell_request(manifest: SweepManifest, cell: SweepCell, settings: Settings) -
     if recorded.get("dataset") is None:
         labels = [str(source.get("path")) for source in manifest.dataset.sources]
         extra["paths"] = [
-            _found(label, str(source.get("sha256")), settings)
+            _found(label, str(source.get("sha256")), settings) if find_files else label
             for label, source in zip(labels, manifest.dataset.sources, strict=True)
         ]
         extra["labels"] = labels
     return RunCreateRequest.from_record(recorded | extra)
+
+
+def stored_input(manifest: SweepManifest, settings: Settings) -> DatasetInput | None:
+    """The sweep's dataset as its runs record it, read from RUNS_ROOT's store (verified), or
+    None when it is no longer stored. The sources are the sweep's record of the input files,
+    so the runs say what ``runs create`` of those files would say, wherever the files are."""
+    try:
+        loaded = DatasetStore(settings.runs_root).load_for_run(manifest.dataset.dataset_id)
+    except QuantrunError as missing:
+        if missing.code != ErrorCode.DATASET_NOT_FOUND:
+            raise
+        return None
+    return DatasetInput(
+        loaded.dataset_id,
+        loaded.content_sha256,
+        loaded.bars,
+        loaded.quality,
+        [dict(source) for source in manifest.dataset.sources],
+    )
 
 
 def _found(label: str, sha256: str, settings: Settings) -> str:
@@ -69,11 +100,13 @@ def materialize(
         return []
     require_creation(settings, server=False)
     find = strategy_finder(settings)
-    first = cell_request(manifest, cells[0], settings)
-    prepared = prepare(first, settings, resolved=first.resolve(find))
+    stored = stored_input(manifest, settings)
+    files = stored is None
+    first = cell_request(manifest, cells[0], settings, find_files=files)
+    prepared = prepare(first, settings, resolved=first.resolve(find), dataset=stored)
     done = []
     for cell in cells:
-        request = cell_request(manifest, cell, settings)
+        request = cell_request(manifest, cell, settings, find_files=files)
         resolved = request.resolve(find)
         _identity, run_id = identify(prepared.run_bars, resolved)
         if run_id != cell.run_id:
