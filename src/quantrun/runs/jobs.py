@@ -250,10 +250,10 @@ class JobStore:
     ) -> str:
         """The job id: the sha256 of the upload's hash and the canonical request (and of the
         work, for a job that is not a run's)."""
-        identity: dict[str, Any] = {"upload_sha256": upload_sha256, "request": request.canonical()}
+        hashed: dict[str, Any] = {"upload_sha256": upload_sha256, "request": request.canonical()}
         if work is not None:
-            identity["work"] = {"kind": work.kind, "spec": work.spec}
-        return canonical_hash(identity)
+            hashed["work"] = {"kind": work.kind, "spec": work.spec}
+        return canonical_hash(hashed)
 
     def find(
         self, request: RunCreateRequest, upload_sha256: str | None, work: JobWork | None = None
