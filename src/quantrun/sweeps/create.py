@@ -60,11 +60,13 @@ from quantrun.sweeps.store import CellResult, Checkpoint, SweepStore, file_entry
 log = get_logger(__name__)
 
 #: Below this much estimated work (seconds) the local executor computes in this process:
-#: starting worker processes costs about a second each on two cores.
-POOL_THRESHOLD_SECONDS = 3.0
+#: a spawned worker loads polars, numba and quantrun first, 2 to 4 s on two busy cores.
+POOL_THRESHOLD_SECONDS = 10.0
 #: Cells computed in this process before the rest go to the executor; the last one's time
 #: makes the estimate.
 CALIBRATION_CELLS = 2
+#: Finished cells are appended to the checkpoint (and fsynced) at most this often.
+FLUSH_SECONDS = 0.5
 #: How often the kill switch is read while cells are computed.
 SWITCH_SECONDS = 0.5
 
@@ -190,14 +192,24 @@ def _compute(
     switch = KillSwitch(settings.runs_root)
     run_bars = planned.prepared.run_bars
     computed = 0
-    last_check = clock()
+    last_check = last_flush = clock()
+    unsaved: list[CellResult] = []
+
+    def flush() -> None:
+        nonlocal last_flush
+        checkpoint.append(unsaved)
+        unsaved.clear()
+        last_flush = clock()
 
     def keep(batch: list[CellResult]) -> None:
         nonlocal computed, last_check
-        checkpoint.append(batch)
+        unsaved.extend(batch)
         for result in batch:
             done[result.cell] = result
         computed += len(batch)
+        # One fsync per FLUSH_SECONDS, not per cell: a kill loses at most that much work.
+        if clock() - last_flush >= FLUSH_SECONDS:
+            flush()
         report.advanced(len(done), total)
         if clock() - last_check >= SWITCH_SECONDS:
             last_check = clock()
@@ -230,6 +242,7 @@ def _compute(
             extra={"sweep_id": planned.sweep_id, "done": len(done), "total": total},
         ) from None
     finally:
+        flush()  # every finished cell is kept, whatever stopped the loop
         if chosen is not None:
             chosen.close()
     return computed
