@@ -774,3 +774,11 @@ def test_dates_the_calendar_does_not_cover_are_refused(write_csv: Any, settings:
     assert refused.value.code is ErrorCode.CALENDAR_OUT_OF_RANGE
     assert "only recorded to the year 2049" in refused.value.detail
     assert refused.value.exit_code == 3
+
+
+def test_sessions_that_do_not_cover_the_bars_are_refused() -> None:
+    later = load_calendar("XNYS").sessions(_us("2005-06-01T00:00"), _us("2005-06-30T00:00"))
+    with pytest.raises(QuantrunError) as refused:
+        resample(_frame(_session_bars(30)), "1h", base_timeframe="30m", sessions=later)
+    assert refused.value.code is ErrorCode.USAGE_INVALID_OPTION
+    assert "do not cover the bars" in refused.value.detail

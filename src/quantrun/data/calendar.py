@@ -202,6 +202,11 @@ class Sessions:
     break_starts: np.ndarray
     break_ends: np.ndarray
 
+    def covers(self, first: int, last: int) -> bool:
+        """Whether the sessions span the times ``first`` .. ``last`` (from the first session's
+        date to the day after the last one's)."""
+        return bool(self.dates.size) and self.dates[0] <= first and last < self.dates[-1] + _DAY
+
     @functools.cached_property
     def phases(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(starts, ends, session index) of every trading phase, in time order."""

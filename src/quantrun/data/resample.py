@@ -157,6 +157,13 @@ def resample(
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))
         return Resampled(empty, target, base, 0, 0, data_end, calendar)
 
+    if sessions is not None and not sessions.covers(int(frame["ts"][0]), int(frame["ts"][-1])):
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            f"the sessions of {sessions.name} passed in do not cover the bars "
+            f"({_iso(int(frame['ts'][0]))} .. {_iso(int(frame['ts'][-1]))}); build them with "
+            "Calendar.sessions(first, last) of these bars",
+        )
     rows_end = int(frame["ts"][-1]) + source.micros
     if sessions is not None:  # a bar ends with its session's phase at the latest
         last = np.array([frame["ts"][-1]], dtype=np.int64)
