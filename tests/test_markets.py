@@ -782,3 +782,22 @@ def test_sessions_that_do_not_cover_the_bars_are_refused() -> None:
         resample(_frame(_session_bars(30)), "1h", base_timeframe="30m", sessions=later)
     assert refused.value.code is ErrorCode.USAGE_INVALID_OPTION
     assert "do not cover the bars" in refused.value.detail
+
+
+def test_a_stored_dataset_gives_back_its_sessions(goog: Path, settings: Settings) -> None:
+    from quantrun.data.calendar import recorded_sessions
+
+    stored = ingest_file([str(goog)], settings, timeframe="1d", calendar="XNYS")
+    bars = stored.inspection.bars
+    assert bars is not None
+    ts = bars["ts"].to_numpy()
+    sessions = recorded_sessions(stored.quality["calendar"], ts)
+    assert sessions is not None and sessions.covers(int(ts[0]), int(ts[-1]))
+    weekly = resample(bars, "1w", base_timeframe="1d", sessions=sessions)
+    assert weekly.bars["partial"].sum() == 1  # only the first week, which starts on a Thursday
+    assert recorded_sessions(None, ts) is None
+    moved = stored.quality["calendar"] | {"version": "0.0.1"}
+    with pytest.raises(QuantrunError) as refused:
+        recorded_sessions(moved, ts)
+    assert refused.value.code is ErrorCode.CALENDAR_UNAVAILABLE
+    assert "0.0.1" in refused.value.detail

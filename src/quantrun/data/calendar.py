@@ -101,6 +101,26 @@ def load_calendar(name: str) -> Calendar:
     return Calendar(canonical, importlib.metadata.version(DISTRIBUTION))
 
 
+def recorded_sessions(record: dict[str, Any] | None, ts: np.ndarray) -> Sessions | None:
+    """The sessions a stored dataset was measured against, around its bars' open times
+    ``ts``: ``record`` is the ``calendar`` of its descriptor or quality report (None: no
+    calendar, so None). The installed library must be the version recorded, since another
+    release may move a holiday (CALENDAR_UNAVAILABLE otherwise). For a run that resamples by
+    sessions: ``resample(bars, tf, sessions=recorded_sessions(quality.get("calendar"), ts))``.
+    """
+    if record is None or not ts.size:
+        return None
+    calendar = load_calendar(str(record["name"]))
+    if calendar.version != record["version"]:
+        raise error(
+            ErrorCode.CALENDAR_UNAVAILABLE,
+            f"the dataset was measured against {calendar.name} of {DISTRIBUTION} "
+            f"{record['version']}, but {calendar.version} is installed",
+            hint=f"Install {DISTRIBUTION}=={record['version']} (the lock file pins it).",
+        )
+    return calendar.sessions(int(ts[0]), int(ts[-1]))
+
+
 def _day(micros: int) -> date:
     return (_EPOCH + timedelta(microseconds=int(micros))).date()
 
