@@ -21,7 +21,9 @@ in flight.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +32,13 @@ from typing import Any
 
 import polars as pl
 
+from quantrun.engine.simulate import warm_up
 from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
+from quantrun.runs.builder import WARM_UP_STRATEGY
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.policy import require_creation
+from quantrun.runs.request import ResolvedRequest
 from quantrun.runs.slots import BuildSlots
 from quantrun.settings import Settings
 from quantrun.sweeps.executor import (
@@ -129,6 +134,7 @@ def create_sweep(
     count = resolve_workers(workers, settings)
     checked = check(request, settings)
     require_creation(settings, server=False)
+    _warm_up(checked.cells[0].resolved)
     planned = plan(checked, settings, progress=report.stage)
     store = SweepStore(settings)
     store.recover()
@@ -159,6 +165,17 @@ def create_sweep(
     log.info("sweep.done", sweep_id=planned.sweep_id, computed=computed, resumed=resumed)
     path = settings.layout.sweep(planned.sweep_id)
     return SweepResult(planned.sweep_id, published, path, manifest, frame, computed, resumed)
+
+
+def _warm_up(resolved: ResolvedRequest) -> None:
+    """Load the compiled kernel on a thread while the data is read (as ``create_run`` does),
+    with a built-in strategy: the first cell then finds it loaded. Best effort only."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            warm_up(WARM_UP_STRATEGY, {}, resolved.risk, resolved.costs)
+
+    threading.Thread(target=load, name="quantrun-warm-up", daemon=True).start()
 
 
 def _existing(store: SweepStore, planned: Plan) -> SweepResult | None:
