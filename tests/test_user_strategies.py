@@ -247,3 +247,24 @@ def test_a_user_file_that_registers_its_class_stays_out_of_the_builtins(work: Pa
     assert run.created and versions_of("decorated_sma") == []
     kept = open_run(run.run_id, settings).strategy_source()
     assert kept is not None and kept["kind"] == "file"
+
+
+def test_a_package_folder_is_a_strategy_source_too(work: Path) -> None:
+    """A package: __init__.py imports the class from a submodule; every .py file is its code."""
+    package = work / "my_pkg"
+    package.mkdir()
+    (package / "rules.py").write_text(
+        EXAMPLE.read_text().replace('id = "above_sma"', 'id = "pkg_sma"'), encoding="utf-8"
+    )
+    (package / "__init__.py").write_text("from .rules import AboveSma\n", encoding="utf-8")
+    settings = Settings(runs_root=work / "root")
+    code, out, err = _cli("strategies", "add", str(package), root=settings.runs_root)
+    assert code == 0 and "added pkg_sma v1" in out, out + err
+    run = create_run(
+        str(work / "DEMO-1m.csv"), settings, symbol="DEMO", strategy="pkg_sma", timeframe="1h"
+    )
+    kept = open_run(run.run_id, settings).strategy_source()
+    assert kept is not None and kept["kind"] == "package"
+    assert [f["path"] for f in kept["files"]] == ["__init__.py", "rules.py"]
+    shutil.rmtree(package)
+    assert verify_run(run.run_id, settings, rerun=True).ok
