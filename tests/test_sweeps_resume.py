@@ -94,3 +94,46 @@ def test_a_sigkilled_sweep_resumes_to_identical_results(month_csv: Path, tmp_pat
     assert _files(root / "sweeps" / reference.sweep_id) == _files(reference.path)
     assert [s.sweep_id for s in list_sweeps(settings)] == [reference.sweep_id]
     assert not checkpoint.parent.exists()
+
+
+def test_ctrl_c_keeps_the_finished_cells_and_says_how_to_resume(
+    month_csv: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "interrupted"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTRUN_")}
+    process = subprocess.Popen(
+        _command(month_csv, root)[:-1],  # text output: the error line and its hint
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    sweep_dir = root / "sweeps" / ".partial"
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and not any(
+            _lines(p / "cells.jsonl") > 2 for p in sweep_dir.glob("*") if p.is_dir()
+        ):
+            assert time.monotonic() < deadline, "the sweep never got going"
+            time.sleep(0.01)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGINT)  # what Ctrl-C sends the sweep's own process
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert process.returncode == 1, err
+    assert "error[SWEEP_INTERRUPTED]" in err
+    assert "run the same command again" in err
+    (partial,) = [p for p in sweep_dir.glob("*") if p.is_dir()]
+    lines = (partial / "cells.jsonl").read_text().splitlines()
+    kept = len({json.loads(line)["cell"] for line in lines})
+    assert kept == len(lines)  # no cell written twice
+    assert 2 < kept < CELLS
+    again = subprocess.run(
+        _command(month_csv, root), env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(again.stdout)
+    assert (result["resumed"], result["computed"]) == (kept, CELLS - kept)

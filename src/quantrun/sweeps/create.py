@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,21 @@ def create_sweep(
     return SweepResult(planned.sweep_id, published, path, manifest, frame, computed, resumed)
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT held back for the ``with`` body (delivered when it ends), where the platform
+    and the thread allow it."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _warm_up(resolved: ResolvedRequest) -> None:
     """Load the compiled kernel on a thread while the data is read (as ``create_run`` does),
     with a built-in strategy: the first cell then finds it loaded. Best effort only."""
@@ -214,8 +230,11 @@ def _compute(
 
     def flush() -> None:
         nonlocal last_flush
-        checkpoint.append(unsaved)
-        unsaved.clear()
+        # A Ctrl-C between the write and the clear would write these cells twice (harmless:
+        # the checkpoint keeps one of each, but the file grows): it waits until both are done.
+        with _signals_held():
+            checkpoint.append(unsaved)
+            unsaved.clear()
         last_flush = clock()
 
     def keep(batch: list[CellResult]) -> None:
