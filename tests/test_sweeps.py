@@ -454,3 +454,25 @@ def test_materialise_reads_the_stored_dataset_wherever_the_files_went(
         "SWEEP_INPUT_CHANGED"
     )
     assert sorted(p.name for p in settings.layout.runs.iterdir()) == runs_before
+
+
+def test_a_users_strategy_sweeps_in_worker_processes(demo_csv: Path, tmp_path: Path) -> None:
+    """The user's code travels with the tasks (by content): the pool's workers load it, and
+    every cell is still the run `runs create` makes with that strategy."""
+    from quantrun.api import add_strategy
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "strategies" / "above_sma.py"
+    fields = BASE | {"strategy": "above_sma"}
+    made = {}
+    for name, workers in (("inline", 1), ("pool", 2)):
+        settings = Settings(runs_root=tmp_path / name)
+        add_strategy(str(example), settings)
+        made[name] = create_sweep(
+            str(demo_csv), settings, grid=["period=10:40:10"], workers=workers, **fields
+        )
+    assert made["pool"].sweep_id == made["inline"].sweep_id
+    assert _files(made["pool"].path) == _files(made["inline"].path)
+    run = create_run(
+        str(demo_csv), Settings(runs_root=tmp_path / "pool"), params={"period": 20}, **fields
+    )
+    assert run.run_id == made["pool"].cells()[1]["run_id"]

@@ -75,7 +75,7 @@ def test_a_local_cluster_sweep_is_byte_identical(
     assert _files(on_dask.path) == _files(local.path)
     # The 22 cells after the two timed in process ran on the cluster, in 8 chunks of 3 or
     # fewer, in its worker processes (nannies: processes, not threads).
-    prefix = cluster.scheduler.task_prefixes["evaluate_cells"]
+    prefix = cluster.scheduler.task_prefixes["evaluate_portable"]
     assert prefix.state_counts["memory"] == 8
     assert all(isinstance(w, distributed.Nanny) for w in cluster.workers.values())
 
@@ -93,3 +93,27 @@ def test_an_unreachable_scheduler_is_a_coded_failure() -> None:
     with pytest.raises(QuantrunError) as caught:
         DaskExecutor("tcp://127.0.0.1:9", connect_seconds=1.0)
     assert caught.value.code == ErrorCode.SWEEP_EXECUTOR_FAILED
+
+
+def test_a_users_strategy_travels_to_the_cluster_by_content(
+    demo_csv: Path, tmp_path: Path, cluster: Any
+) -> None:
+    from quantrun.api import add_strategy
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "strategies" / "above_sma.py"
+    fields = BASE | {"strategy": "above_sma"}
+    address = cluster.scheduler_address.removeprefix("tcp://")
+    made = {}
+    for name, executor in (("local", "local"), ("dask", f"dask://{address}")):
+        settings = Settings(runs_root=tmp_path / name)
+        add_strategy(str(example), settings)
+        made[name] = create_sweep(
+            str(demo_csv),
+            settings,
+            grid=["period=5:60:5"],
+            executor=executor,
+            workers=1 if executor == "local" else None,
+            **fields,
+        )
+    assert made["dask"].sweep_id == made["local"].sweep_id
+    assert _files(made["dask"].path) == _files(made["local"].path)

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import math
 import os
+import pickle
 import signal
 import threading
 import time
@@ -32,12 +33,12 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from quantrun.canonical import sha256_hex
 from quantrun.engine.simulate import ENGINE_VERSION
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import RunBars, evaluate, library_versions
 from quantrun.runs.manifest import Window
 from quantrun.runs.request import ResolvedRequest
+from quantrun.strategies.source import StrategySource
 from quantrun.sweeps.store import CellResult
 from quantrun.version import __version__
 
@@ -96,6 +97,44 @@ def evaluate_cells(run_bars: RunBars, tasks: Sequence[CellTask]) -> ChunkOutcome
     except QuantrunError as refused:
         return ChunkOutcome(environment(), results, (str(refused.code), refused.detail))
     return ChunkOutcome(environment(), results)
+
+
+#: Strategy code kinds that travel with the tasks (a built-in or an installed package's
+#: strategy is imported where quantrun is installed).
+_SHIPPED_KINDS = ("file", "package")
+
+
+@dataclass(frozen=True)
+class Portable:
+    """Cell tasks as they travel to another process: the code of the user's strategies they
+    name (by content) and the tasks pickled. A worker loads the code first (under the module
+    name unique to its hash), so the pickled classes and parameters resolve there too."""
+
+    sources: tuple[StrategySource, ...]
+    payload: bytes
+
+
+def portable(tasks: Sequence[CellTask]) -> Portable:
+    sources: dict[str, StrategySource] = {}
+    for task in tasks:
+        source = task.resolved.source
+        if source.kind in _SHIPPED_KINDS:
+            sources.setdefault(source.sha256, source)
+    return Portable(tuple(sources.values()), pickle.dumps(list(tasks)))
+
+
+def evaluate_portable(run_bars: RunBars, chunk: Portable) -> ChunkOutcome:
+    """:func:`evaluate_cells` on a worker: the strategies' code loaded, then the tasks."""
+    try:
+        for source in chunk.sources:
+            source.load()
+        tasks: list[CellTask] = pickle.loads(chunk.payload)
+    except QuantrunError as refused:
+        return ChunkOutcome(environment(), [], (str(refused.code), refused.detail))
+    except Exception as exc:  # the user's code failed to import here
+        detail = f"a worker could not load the strategy's code: {type(exc).__name__}"
+        return ChunkOutcome(environment(), [], (str(ErrorCode.STRATEGY_FAILED), detail))
+    return evaluate_cells(run_bars, tasks)
 
 
 def _accept(outcome: ChunkOutcome, expected: dict[str, Any]) -> list[CellResult]:
@@ -219,9 +258,9 @@ def _pool_bars(path: str, dataset_id: str, window: dict[str, Any]) -> RunBars:
 
 
 def _pool_chunk(
-    path: str, dataset_id: str, window: dict[str, Any], tasks: list[CellTask]
+    path: str, dataset_id: str, window: dict[str, Any], chunk: Portable
 ) -> ChunkOutcome:
-    return evaluate_cells(_pool_bars(path, dataset_id, window), tasks)
+    return evaluate_portable(_pool_bars(path, dataset_id, window), chunk)
 
 
 class PoolExecutor:
@@ -270,7 +309,7 @@ class PoolExecutor:
         pending: set[Future[ChunkOutcome]] = set()
         try:
             for chunk in chunks(tasks, self._workers):
-                args = (str(path), run_bars.dataset_id, window, chunk)
+                args = (str(path), run_bars.dataset_id, window, portable(chunk))
                 pending.add(self.pool.submit(_pool_chunk, *args))
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -348,7 +387,7 @@ class DaskExecutor:
         expected = environment()
         shared = self.client.scatter(run_bars, broadcast=True, hash=True)
         futures = [
-            self.client.submit(evaluate_cells, shared, chunk, pure=False)
+            self.client.submit(evaluate_portable, shared, portable(chunk), pure=False)
             for chunk in chunks(tasks, self.workers)
         ]
         try:
@@ -366,13 +405,3 @@ class DaskExecutor:
         finally:
             with contextlib.suppress(Exception):
                 self.client.cancel(futures)
-
-
-def content_key(run_bars: RunBars) -> str:
-    """The sha256 of the bars' Arrow IPC bytes: how a worker tells one dataset's bars from
-    another's."""
-    import io
-
-    sink = io.BytesIO()
-    run_bars.bars.write_ipc(sink, compression="uncompressed")
-    return sha256_hex(sink.getvalue())
