@@ -801,3 +801,25 @@ def test_a_stored_dataset_gives_back_its_sessions(goog: Path, settings: Settings
         recorded_sessions(moved, ts)
     assert refused.value.code is ErrorCode.CALENDAR_UNAVAILABLE
     assert "0.0.1" in refused.value.detail
+
+
+def test_a_run_on_session_bars_resamples_by_the_sessions(
+    write_csv: Any, settings: Settings
+) -> None:
+    """Issue 19: hourly NYSE bars opening at 09:30 (on the session grid) run on daily bars: one
+    bar per session, labelled by the session, the rules recorded in the run's manifest."""
+    path = write_csv(_rows(_session_bars(60)))
+    options: dict[str, Any] = {"timezone": "America/New_York", "calendar": "XNYS"}
+    run = create_run(
+        [str(path)],
+        settings,
+        symbol="XYZ",
+        strategy="buy_and_hold",
+        timeframe="1d",
+        base_timeframe="1h",
+        **options,
+    )
+    resampling = run.manifest.resampling
+    assert resampling.bars == 4  # Thanksgiving week: Mon, Tue, Wed and the half day Friday
+    assert resampling.rules["sessions"]["calendar"] == "XNYS"
+    assert run.manifest.summary.first_bar == "2004-11-22T00:00:00Z"

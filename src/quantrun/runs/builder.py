@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from quantrun.canonical import canonical_hash, sha256_hex
+from quantrun.data.calendar import recorded_sessions
 from quantrun.data.ingest import ingest
 from quantrun.data.quality import iso
 from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
@@ -215,7 +216,15 @@ def prepare(
     progress("ingest")
     ingested = dataset if dataset is not None else _dataset_input(request, resolved, settings)
     progress("resample")
-    resampled = resample(ingested.bars, resolved.timeframe, base_timeframe=resolved.base_timeframe)
+    # A dataset measured against an exchange calendar resamples by its sessions (the rules are
+    # recorded in the manifest's resampling); the calendar is in its dataset id already.
+    sessions = recorded_sessions(ingested.quality.get("calendar"), ingested.bars["ts"].to_numpy())
+    resampled = resample(
+        ingested.bars,
+        resolved.timeframe,
+        base_timeframe=resolved.base_timeframe,
+        sessions=sessions,
+    )
     bars, window = _window(resampled, resolved)
     return Prepared(resolved, ingested, resampled, RunBars(ingested.dataset_id, bars, window))
 
