@@ -187,9 +187,16 @@ def _warm_up(resolved: ResolvedRequest) -> None:
     """Load the compiled kernel on a thread while the data is read (as ``create_run`` does),
     with a built-in strategy: the first cell then finds it loaded. Best effort only."""
 
+    # A built-in's own code (its compiled helpers too); a user's code runs only where its
+    # failures are reported, so a built-in stands in for it.
+    builtin = resolved.source.kind == "builtin"
+    strategy = resolved.request.strategy if builtin else WARM_UP_STRATEGY
+    params: Any = resolved.params if builtin else {}
+    version = resolved.strategy.version if builtin else None
+
     def load() -> None:
         with contextlib.suppress(Exception):
-            warm_up(WARM_UP_STRATEGY, {}, resolved.risk, resolved.costs)
+            warm_up(strategy, params, resolved.risk, resolved.costs, version)
 
     threading.Thread(target=load, name="quantrun-warm-up", daemon=True).start()
 
