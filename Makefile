@@ -81,13 +81,16 @@ peer-checks: parity crosscheck
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py
 
-.PHONY: bench-suite bench-quick bench-ingest
+.PHONY: bench-suite bench-quick bench-ingest bench-sweep
 
 bench-suite: $(VENV)/.synced $(BENCH_VENV)/.synced
 	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py
 
 bench-quick: $(VENV)/.synced $(BENCH_VENV)/.synced
 	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py --quick
+
+bench-sweep: $(VENV)/.synced $(BENCH_VENV)/.synced
+	$(BENCH_VENV)/bin/python benchmarks/bench_sweep.py
 
 bench-ingest: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_ingest.py
