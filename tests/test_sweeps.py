@@ -476,3 +476,15 @@ def test_a_users_strategy_sweeps_in_worker_processes(demo_csv: Path, tmp_path: P
         str(demo_csv), Settings(runs_root=tmp_path / "pool"), params={"period": 20}, **fields
     )
     assert run.run_id == made["pool"].cells()[1]["run_id"]
+
+
+def test_the_kill_switch_stops_a_sweep_before_any_work(demo_csv: Path, settings: Settings) -> None:
+    from quantrun.api import set_killswitch
+
+    set_killswitch(True, "maintenance", settings, actor="test")
+    assert _code(lambda: create_sweep(str(demo_csv), settings, grid=GRID, **BASE)) == (
+        "KILL_SWITCH_ENGAGED"
+    )
+    assert not settings.layout.sweeps.exists() and not settings.layout.datasets.exists()
+    set_killswitch(False, "done", settings, actor="test")
+    assert create_sweep(str(demo_csv), settings, grid=GRID, **BASE).created
