@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,19 +168,41 @@ def create_sweep(
     return SweepResult(planned.sweep_id, published, path, manifest, frame, computed, resumed)
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT held back for the ``with`` body (delivered when it ends), where the platform
-    and the thread allow it."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    mask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        mask(signal.SIG_UNBLOCK, {signal.SIGINT})
+class _Interrupted(Exception):
+    """Ctrl-C, noted by :class:`_CtrlC` and acted on between two batches."""
+
+
+class _CtrlC:
+    """While a sweep computes, Ctrl-C (SIGINT) is noted rather than raised wherever the main
+    thread happens to be (in the middle of a checkpoint write, say): the loop stops at the next
+    batch, keeps every finished cell and says how to resume. A second Ctrl-C raises at once.
+    Only in the main thread, and only where SIGINT has Python's default handler (a sweep
+    started in the background with SIGINT ignored keeps ignoring it)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise _Interrupted
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _warm_up(resolved: ResolvedRequest) -> None:
@@ -237,11 +259,8 @@ def _compute(
 
     def flush() -> None:
         nonlocal last_flush
-        # A Ctrl-C between the write and the clear would write these cells twice (harmless:
-        # the checkpoint keeps one of each, but the file grows): it waits until both are done.
-        with _signals_held():
-            checkpoint.append(unsaved)
-            unsaved.clear()
+        checkpoint.append(unsaved)
+        unsaved.clear()
         last_flush = clock()
 
     def keep(batch: list[CellResult]) -> None:
@@ -257,11 +276,14 @@ def _compute(
         if clock() - last_check >= SWITCH_SECONDS:
             last_check = clock()
             switch.check()
+        ctrl_c.check()
 
     # Worker processes asked for start now, so they load while this process times two cells.
     early = _pool(executor, workers, explicit, checkpoint.folder)
     chosen: Executor | None = early
+    ctrl_c = _CtrlC()
     try:
+        ctrl_c.__enter__()
         # The first cell pays for loading the compiled kernel; the second one is timed.
         inline = InlineExecutor()
         per_cell = 0.0
@@ -277,7 +299,7 @@ def _compute(
             report.estimated(per_cell * len(rest) / chosen.workers, chosen.workers)
             for batch in chosen.run(run_bars, rest):
                 keep(batch)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         raise error(
             ErrorCode.SWEEP_INTERRUPTED,
             f"sweep {planned.sweep_id[:12]} stopped after {len(done)} of {total} cells; "
@@ -288,6 +310,7 @@ def _compute(
         flush()  # every finished cell is kept, whatever stopped the loop
         if chosen is not None:
             chosen.close()
+        ctrl_c.__exit__()
     return computed
 
 

@@ -46,6 +46,8 @@ from quantrun.version import __version__
 CHUNKS_PER_WORKER = 4
 MAX_CHUNK = 64
 DASK_SCHEME = "dask://"
+#: The longest the pool's loop waits for a chunk before it hands control back.
+POLL_SECONDS = 0.25
 DASK_CONNECT_SECONDS = 10.0
 
 
@@ -312,7 +314,11 @@ class PoolExecutor:
                 args = (str(path), run_bars.dataset_id, window, portable(chunk))
                 pending.add(self.pool.submit(_pool_chunk, *args))
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # A bounded wait: an empty batch now and then lets the caller act on a
+                # Ctrl-C or the kill switch while long chunks run.
+                done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield []
                 for future in done:
                     yield _accept(_outcome(future), expected)
         finally:
