@@ -14,6 +14,7 @@ import json
 import math
 from itertools import starmap
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 
@@ -155,3 +156,21 @@ def _encode_records(rows: list[dict[str, Any]], keys: list[str], level: int) -> 
     fields = [_encode_str(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys]
     template = "{{" + inner + ("," + inner).join(fields) + "\n" + _INDENT * level + "}}"
     return list(starmap(template.format, zip(*columns, strict=True)))
+
+
+def read_index_file(path: Path, schema_version: int, key: str) -> tuple[int, dict[str, Any]] | None:
+    """A derived index file (``{"schema_version", "generation", key: {id: entry}}``): its
+    generation and entries, or None when it is missing, unreadable or of another shape (the
+    caller rebuilds it from the records it derives from)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if (
+        not isinstance(data, dict)
+        or data.get("schema_version") != schema_version
+        or not isinstance(data.get("generation"), int)
+        or not isinstance(data.get(key), dict)
+    ):
+        return None
+    return data["generation"], data[key]

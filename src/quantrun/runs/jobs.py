@@ -389,10 +389,17 @@ def execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
         return _execute_job(settings, job_id)
 
 
-def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
-    from quantrun.runs.builder import create_run
-
-    store = JobStore(settings)
+def run_job(
+    store: JobStore,
+    job_id: str,
+    work: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    accepts: Callable[[dict[str, Any]], bool] = lambda job: True,
+) -> dict[str, Any]:
+    """The life of one queued job, for every kind of work: hold its lock (a job another
+    worker holds, or that is not queued or not ``accepts``-ed, is left alone), mark it
+    running, call ``work(job)`` for the fields of its success, and record a failure with its
+    code (an unexpected exception as INTERNAL: never a traceback in a job file)."""
     lock = store.lock(job_id)
     try:
         lock.acquire()
@@ -400,23 +407,17 @@ def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
         return store.get(job_id)
     try:
         job = store.get(job_id)
-        if job["state"] != QUEUED:
+        if job["state"] != QUEUED or not accepts(job):
             return job
-        store.update(
+        job = store.update(
             job_id,
             state=RUNNING,
             started_at=_now(),
             attempts=int(job.get("attempts", 0)) + 1,
             stage="starting",
         )
-        request = RunCreateRequest.from_record(job["request"])
-
-        def progress(stage: str) -> None:
-            store.update(job_id, stage=stage)
-
         try:
-            # A queued job waits for a build slot (a CLI build may hold one) instead of failing.
-            result = create_run(request, settings, progress=progress, slot_wait=None)
+            done = work(job)
         except QuantrunError as exc:
             log.info("job.failed", job_id=job_id, code=str(exc.code))
             return store.update(
@@ -428,14 +429,25 @@ def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
             return store.update(
                 job_id, state=FAILED, error=failure.to_dict(), finished_at=_now(), stage=None
             )
-        log.info("job.succeeded", job_id=job_id, run_id=result.run_id)
-        return store.update(
-            job_id,
-            state=SUCCEEDED,
-            run_id=result.run_id,
-            created=result.created,
-            finished_at=_now(),
-            stage=None,
-        )
+        return store.update(job_id, state=SUCCEEDED, finished_at=_now(), stage=None, **done)
     finally:
         lock.release()
+
+
+def _execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
+    from quantrun.runs.builder import create_run
+
+    store = JobStore(settings)
+
+    def build(job: dict[str, Any]) -> dict[str, Any]:
+        request = RunCreateRequest.from_record(job["request"])
+
+        def progress(stage: str) -> None:
+            store.update(job_id, stage=stage)
+
+        # A queued job waits for a build slot (a CLI build may hold one) instead of failing.
+        result = create_run(request, settings, progress=progress, slot_wait=None)
+        log.info("job.succeeded", job_id=job_id, run_id=result.run_id)
+        return {"run_id": result.run_id, "created": result.created}
+
+    return run_job(store, job_id, build)

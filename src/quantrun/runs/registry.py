@@ -14,7 +14,6 @@ is gone, and quarantines run folders whose manifest does not verify.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from quantrun.canonical import canonical_file_bytes
+from quantrun.canonical import canonical_file_bytes, read_index_file
 from quantrun.durable import fsync_dir, replace_file
 from quantrun.errors import ErrorCode, error
 from quantrun.layout import Layout
@@ -112,24 +111,15 @@ class Registry:
     # -- reading --------------------------------------------------------------------------
     def _read_index(self) -> Index | None:
         """The index, or None when missing or not a valid index (a bad entry included)."""
+        found = read_index_file(self.index_path, INDEX_SCHEMA_VERSION, "runs")
+        if found is None:
+            return None
+        generation, entries = found
         try:
-            data = json.loads(self.index_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-        if (
-            not isinstance(data, dict)
-            or data.get("schema_version") != INDEX_SCHEMA_VERSION
-            or not isinstance(data.get("runs"), dict)
-            or not isinstance(data.get("generation"), int)
-        ):
-            return None
-        try:
-            runs = {rid: RunSummary.from_index(rid, e) for rid, e in data["runs"].items()}
+            runs = {rid: RunSummary.from_index(rid, e) for rid, e in entries.items()}
         except ValueError:
             return None
-        return Index(data["generation"], runs)
+        return Index(generation, runs)
 
     def index_state(self) -> str:
         """``missing`` (no run yet), ``valid`` or ``invalid`` (recovery will rebuild it)."""

@@ -17,11 +17,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from filelock import Timeout
-
-from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.logs import configure, get_logger
-from quantrun.runs.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore, JobWork
+from quantrun.runs.jobs import JobStore, JobWork, run_job
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.sweeps.grid import GridAxis
@@ -89,50 +86,20 @@ def execute_sweep_job(settings: Settings, job_id: str) -> dict[str, Any]:
     from quantrun.sweeps.create import create_sweep
 
     store = JobStore(settings)
-    lock = store.lock(job_id)
-    try:
-        lock.acquire()
-    except Timeout:
-        return store.get(job_id)
-    try:
-        job = store.get(job_id)
-        if job["state"] != QUEUED or job.get("kind") != KIND:
-            return job
-        store.update(
-            job_id,
-            state=RUNNING,
-            started_at=_now(),
-            attempts=int(job.get("attempts", 0)) + 1,
-            stage="starting",
+
+    def sweep(job: dict[str, Any]) -> dict[str, Any]:
+        result = create_sweep(
+            sweep_request(job), settings, progress=JobProgress(store, job_id), slot_wait=None
         )
-        try:
-            result = create_sweep(
-                sweep_request(job), settings, progress=JobProgress(store, job_id), slot_wait=None
-            )
-        except QuantrunError as exc:
-            log.info("job.failed", job_id=job_id, code=str(exc.code))
-            return store.update(
-                job_id, state=FAILED, error=exc.to_dict(), finished_at=_now(), stage=None
-            )
-        except Exception as exc:  # never a traceback in a job file
-            log.error("job.crashed", job_id=job_id, error=type(exc).__name__)
-            failure = error(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__} in the worker")
-            return store.update(
-                job_id, state=FAILED, error=failure.to_dict(), finished_at=_now(), stage=None
-            )
         total = len(result.manifest.cells)
-        return store.update(
-            job_id,
-            state=SUCCEEDED,
-            sweep_id=result.sweep_id,
-            created=result.created,
-            cells_done=total,
-            cells_total=total,
-            finished_at=_now(),
-            stage=None,
-        )
-    finally:
-        lock.release()
+        return {
+            "sweep_id": result.sweep_id,
+            "created": result.created,
+            "cells_done": total,
+            "cells_total": total,
+        }
+
+    return run_job(store, job_id, sweep, accepts=lambda job: job.get("kind") == KIND)
 
 
 def main(argv: list[str]) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from quantrun.canonical import canonical_bytes, canonical_file_bytes, sha256_hex
+from quantrun.canonical import canonical_bytes, canonical_file_bytes, read_index_file, sha256_hex
 from quantrun.durable import fsync_dir, remove_tree, replace_file, write_bytes
 from quantrun.errors import ErrorCode, error
 from quantrun.layout import Layout
@@ -187,28 +187,19 @@ class SweepStore:
 
     # -- reading ----------------------------------------------------------------------------
     def _read_index(self) -> SweepIndex | None:
-        try:
-            data = json.loads(self.layout.sweeps_index.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        found = read_index_file(self.layout.sweeps_index, INDEX_SCHEMA_VERSION, "sweeps")
+        if found is None:
             return None
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-        if (
-            not isinstance(data, dict)
-            or data.get("schema_version") != INDEX_SCHEMA_VERSION
-            or not isinstance(data.get("generation"), int)
-            or not isinstance(data.get("sweeps"), dict)
-        ):
-            return None
+        generation, entries = found
         try:
             sweeps = {
                 sid: SweepSummary.model_validate(value | {"sweep_id": sid})
-                for sid, value in data["sweeps"].items()
+                for sid, value in entries.items()
                 if isinstance(value, dict)
             }
         except ValueError:
             return None
-        return SweepIndex(data["generation"], sweeps)
+        return SweepIndex(generation, sweeps)
 
     def index(self) -> SweepIndex:
         return self._read_index() or SweepIndex(0, {})
