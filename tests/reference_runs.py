@@ -6,7 +6,7 @@ artifacts. Each case is built from inside a working folder with relative paths, 
 path recorded in the manifest is the same on every machine. Regenerate deliberately, only after
 a change meant to alter run bytes (then old runs must keep verifying through their versions)::
 
-    .venv/bin/python tests/reference_runs.py
+    .venv/bin/python tests/reference_runs.py [CASE ...]
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: Every reference run was made with the first version of its strategy and under identity
-#: schema 1 (before the strategy's source hash joined the identity); later versions change the
-#: rules, so the cases pin both (the identity records them, not the request).
-V1 = {"strategy_version": "1", "identity_schema": 1}
+#: The first reference runs were made with the first version of their strategy, under identity
+#: schema 1 (before the strategy's source hash joined the identity) and manifest schema 1
+#: (decision records as JSON lines, bars always copied); later versions change the rules, so
+#: those cases pin all three (the manifest records them, not the request).
+V1 = {"strategy_version": "1", "identity_schema": 1, "artifact_schema": 1}
 
 
 def _cases() -> list[Case]:
@@ -135,6 +136,39 @@ def _cases() -> list[Case]:
                 real=True,
             )
         )
+    # Recorded under the versions current on 2026-12-04 (identity schema 2, manifest schema 2,
+    # sma_crossover v2; issue 17): a 1m run whose bars are its dataset's (no bars.parquet), the
+    # same within a window, and a resampled run that keeps its own bars.parquet.
+    current = {"strategy_version": "2", "identity_schema": 2, "artifact_schema": 2}
+    cases += [
+        Case(
+            "current-demo-1m-bars-in-dataset",
+            {"paths": [DEMO_CSV], "symbol": "DEMOUSD", "timeframe": "1m", "risk": "moderate"}
+            | sma
+            | current,
+        ),
+        Case(
+            "current-LINKUSDT-1m-window",
+            {
+                "paths": [REAL_MONTHS[1]],
+                "symbol": "LINKUSDT",
+                "timeframe": "1m",
+                "strategy": "rsi_reversion",
+                "start": "2023-02-10T00:00:00Z",
+                "end": "2023-02-20T00:00:00Z",
+                "risk": "aggressive",
+            }
+            | current,
+            real=True,
+        ),
+        Case(
+            "current-DOTUSDT-15m",
+            {"paths": [REAL_MONTHS[0]], "symbol": "DOTUSDT", "timeframe": "15m", "risk": "moderate"}
+            | sma
+            | current,
+            real=True,
+        ),
+    ]
     return cases
 
 
@@ -167,12 +201,15 @@ def build(
         os.chdir(previous)
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
+    """Record the named cases (every case without names)."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp) / "work"
         prepare(workdir)
         for case in CASES:
+            if names and case.name not in names:
+                continue
             if case.real and not REAL_DATA.is_dir():
                 sys.stdout.write(f"skipped {case.name}: no {REAL_DATA}\n")
                 continue
@@ -183,4 +220,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

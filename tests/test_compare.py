@@ -2,7 +2,7 @@
 ``GET /api/v1/compare``) on real runs of the demo data.
 
 The first divergent bar, the number of differing bars and the one-sided trades are checked
-against the runs' own ``decision_records.jsonl`` and ``trades.csv``, read here with the
+against the runs' own ``decision_records.parquet`` and ``trades.csv``, read here with the
 standard library, not with the code under test.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -76,9 +77,10 @@ def runs(settings: Settings, demo_csv: Path) -> dict[str, str]:
 def _records(settings: Settings, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
     """Each bar's decision records (what was decided), by bar time."""
     by_bar: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    path = settings.runs_root / "runs" / run_id / "decision_records.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    # pyarrow, not quantrun's reader: ts is a UTC timestamp in the Parquet file.
+    table = pq.read_table(settings.runs_root / "runs" / run_id / "decision_records.parquet")
+    for record in table.to_pylist():
+        record["ts"] = record["ts"].strftime("%Y-%m-%dT%H:%M:%SZ")
         by_bar[record["ts"]].append(tuple(record[name] for name in DECIDED))
     return by_bar
 
@@ -174,7 +176,7 @@ def test_one_parameter_apart_shows_that_field_and_the_first_divergent_bar(
     # Same data, same bars: those artifacts are byte-identical; the decisions are not.
     identical = {x.name: x.identical for x in comparison.artifacts}
     assert identical["bars.parquet"] and identical["data_quality.json"]
-    assert not identical["decision_records.jsonl"]
+    assert not identical["decision_records.parquet"]
 
 
 def test_costs_apart_part_at_the_first_fill(settings: Settings, runs: dict[str, str]) -> None:

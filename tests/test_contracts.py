@@ -89,8 +89,15 @@ def test_the_api_only_fields_are_the_declared_ones() -> None:
     """The deliberate exceptions, listed: a new field is on every edge unless it says why."""
     off_cli = {f.name for f in request_fields(RunCreateRequest) if not f.edge.cli}
     off_web = {f.name for f in request_fields(RunCreateRequest) if not f.edge.web}
-    assert off_cli == {"labels", "risk_config", "identity_schema"}
-    assert off_web == {"paths", "labels", "risk_config", "risk_file", "identity_schema"}
+    assert off_cli == {"labels", "risk_config", "identity_schema", "artifact_schema"}
+    assert off_web == {
+        "paths",
+        "labels",
+        "risk_config",
+        "risk_file",
+        "identity_schema",
+        "artifact_schema",
+    }
 
 
 def test_the_new_run_page_offers_every_web_field() -> None:

@@ -18,7 +18,8 @@ from quantrun.api import RunResult, create_run, list_runs, open_run, verify_run
 from quantrun.cli import main
 from quantrun.data.demo import write_demo_csv
 from quantrun.errors import ErrorCode, QuantrunError
-from quantrun.runs.artifacts import ARTIFACT_NAMES
+from quantrun.runs.artifacts import artifact_names
+from quantrun.runs.manifest import MANIFEST_SCHEMA_VERSION
 from quantrun.settings import Settings
 from quantrun.strategies.registry import get
 from quantrun.strategies.source import StrategySource
@@ -48,11 +49,16 @@ def test_create_writes_the_full_artifact_set(demo_csv: Path, settings: Settings)
     result = _create(demo_csv, settings)
     assert result.created and len(result.run_id) == 64
     names = sorted(p.name for p in result.path.iterdir())
-    assert names == sorted(ARTIFACT_NAMES)
+    # A 15m run on 1m data: its bars are resampled, so it keeps its own bars.parquet.
+    expected = artifact_names(MANIFEST_SCHEMA_VERSION)
+    assert "decision_records.parquet" in expected and "bars.parquet" in expected
+    assert names == sorted(expected)
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["run_id"] == result.run_id
+    assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION == 2
+    assert manifest["bars_source"] == "artifact"
     assert [a["name"] for a in manifest["artifacts"]] == [
-        n for n in ARTIFACT_NAMES if n != "manifest.json"
+        n for n in expected if n != "manifest.json"
     ]
     assert manifest["risk"]["config"] == {
         "allow_short": False,

@@ -46,6 +46,12 @@ def iso(micros: int) -> str:
     return text + "Z"
 
 
+def micros_of(text: str) -> int:
+    """The inverse of :func:`iso`: ``2024-01-31T13:00:00Z`` to epoch µs."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
 def gap_summary(ts: np.ndarray, tf: Timeframe) -> dict[str, Any]:
     """Gaps between consecutive bars: count, missing bars, the largest ones first."""
     if ts.size < 2:

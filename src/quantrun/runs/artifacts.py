@@ -41,6 +41,12 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
         "application/x-ndjson",
         "one JSON object per engine event: signal, order, clip, block, fill, stop, halt",
     ),
+    ArtifactSpec(
+        "decision_records.parquet",
+        1,
+        "application/vnd.apache.parquet",
+        "the decision records as columns (manifest schema 2 on): one row per engine event",
+    ),
     ArtifactSpec("metrics.json", 1, "application/json", "every metric with its convention"),
     ArtifactSpec(
         "timeline.json",
@@ -50,7 +56,12 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
     ),
     ArtifactSpec("data_quality.json", 1, "application/json", "the dataset's quality report"),
     ArtifactSpec("trades.csv", 1, "text/csv", "one row per trade"),
-    ArtifactSpec("bars.parquet", 1, "application/vnd.apache.parquet", "the bars simulated"),
+    ArtifactSpec(
+        "bars.parquet",
+        1,
+        "application/vnd.apache.parquet",
+        "the bars simulated (manifest schema 2: only when they are not the stored dataset's bars)",
+    ),
     ArtifactSpec(
         "series.parquet",
         1,
@@ -66,6 +77,19 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
 )
 ARTIFACT_NAMES = tuple(a.name for a in ARTIFACTS)
 SPECS = {a.name: a for a in ARTIFACTS}
+#: The artifacts only one manifest schema writes (every other one: both).
+SCHEMA_ONLY = {"decision_records.jsonl": 1, "decision_records.parquet": 2}
+
+
+def artifact_names(schema: int, *, bars: bool = True) -> tuple[str, ...]:
+    """The files a run of manifest schema ``schema`` holds, in the manifest's order (``bars``:
+    whether it has its own ``bars.parquet``; a schema-2 run on its data's own timeframe has
+    not). ``strategy_source.json`` is there from identity schema 2 on."""
+    return tuple(
+        name
+        for name in ARTIFACT_NAMES
+        if SCHEMA_ONLY.get(name, schema) == schema and (bars or name != "bars.parquet")
+    )
 
 
 def _iso_column(name: str) -> pl.Expr:
@@ -77,6 +101,41 @@ def decision_records_bytes(records: pl.DataFrame) -> bytes:
     sink = io.BytesIO()
     frame.write_ndjson(sink)
     return sink.getvalue()
+
+
+def _nan_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The column with NaN written as null, as the JSON lines of ``decision_records.jsonl``
+    write it (structs field by field)."""
+    column = pl.col(name)
+    if dtype.is_float():
+        return column.fill_nan(None)
+    if isinstance(dtype, pl.Struct):
+        if not dtype.fields:  # a strategy without indicators: null, as the JSON lines say
+            return pl.lit(None).alias(name)
+        fields = [
+            pl.field(f.name).fill_nan(None) if f.dtype.is_float() else pl.field(f.name)
+            for f in dtype.fields
+        ]
+        return column.struct.with_fields(fields)
+    return column
+
+
+def decision_records_parquet_bytes(records: pl.DataFrame) -> bytes:
+    """``decision_records.parquet`` (manifest schema 2): the records ``decision_records.jsonl``
+    holds, as columns: ``ts`` a UTC timestamp, NaN as null. A tenth of the JSON lines' size
+    and a third of their encoding time at 1m scale."""
+    frame = records.select(
+        _nan_as_null(name, dtype) for name, dtype in records.schema.items()
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    sink = io.BytesIO()
+    frame.rechunk().write_parquet(sink, compression="zstd", compression_level=1, statistics=True)
+    return sink.getvalue()
+
+
+def decision_records_frame(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``decision_records.parquet`` read back as ``decision_records.jsonl`` reads: ``ts`` as
+    ISO-8601 text, so every reader sees one shape whatever the run's manifest schema."""
+    return frame.with_columns(_iso_column("ts"))
 
 
 def trades_csv_bytes(trades: pl.DataFrame) -> bytes:

@@ -29,6 +29,7 @@ import polars as pl
 
 from quantrun.canonical import canonical_hash, sha256_hex
 from quantrun.data.calendar import recorded_sessions
+from quantrun.data.dialect import FIELDS
 from quantrun.data.ingest import ingest
 from quantrun.data.quality import iso
 from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
@@ -41,8 +42,11 @@ from quantrun.metrics import compute_metrics
 from quantrun.runs import artifacts as art
 from quantrun.runs.killswitch import KillSwitch
 from quantrun.runs.manifest import (
+    BARS_IN_ARTIFACT,
+    BARS_IN_DATASET,
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
+    MANIFEST_SCHEMA_VERSIONS,
     Identity,
     Manifest,
     RunSummary,
@@ -120,6 +124,29 @@ def identity_schema(request: RunCreateRequest) -> int:
     if not 1 <= schema <= IDENTITY_SCHEMA_VERSION:
         raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown identity schema {schema}")
     return schema
+
+
+def artifact_schema(request: RunCreateRequest) -> int:
+    """The artifact formats a build writes (the manifest's ``schema_version``): the current
+    ones unless the request pins older ones (a re-run of an older run)."""
+    schema = request.artifact_schema or MANIFEST_SCHEMA_VERSION
+    if schema not in MANIFEST_SCHEMA_VERSIONS:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown artifact schema {schema}")
+    return schema
+
+
+def bars_in_dataset(run_bars: RunBars, dataset: DatasetInput) -> bool:
+    """The run's bars are the dataset's own rows within its window (the run's timeframe is
+    the data's, each bar its own bucket): a schema-2 run references them instead of writing
+    ``bars.parquet``. Checked on the values, not assumed from the timeframes."""
+    bars = run_bars.bars
+    if bars.height == 0 or not (bars["bar_count"] == 1).all() or bars["partial"].any():
+        return False
+    stored = dataset.bars
+    window = stored.filter(
+        (pl.col("ts") >= bars["ts"][0]) & (pl.col("ts") <= bars["ts"][-1])
+    ).select(FIELDS)
+    return window.height == bars.height and window.equals(bars.select(FIELDS))
 
 
 def strategy_finder(settings: Settings) -> StrategyFinder:
@@ -349,16 +376,21 @@ def _build(
         run_bars, resolved, progress=progress, time_limit=settings.strategy_time_limit_seconds
     )
     sim, metrics = evaluated.sim, evaluated.metrics
+    schema = artifact_schema(request)
+    bars_source = None
+    if schema >= 2:
+        bars_source = BARS_IN_DATASET if bars_in_dataset(run_bars, ingested) else BARS_IN_ARTIFACT
     progress("write")
     try:
         with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
-            files = _write_artifacts(work, ingested, settings, bars, sim, metrics)
+            encoders = _encoders(schema, write_bars=bars_source != BARS_IN_DATASET)
+            files = _write_artifacts(work, ingested, settings, bars, sim, metrics, encoders)
             if identity.schema_version >= 2:  # the run keeps the code it ran
                 source = art.json_bytes(resolved.source.to_json())
                 files[STRATEGY_SOURCE] = _write_file(work / STRATEGY_SOURCE, source)
             manifest = _manifest(
                 run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files
-            )
+            ).with_format(schema, bars_source)
             switch.check()  # again just before the commit point: a switch thrown mid-run holds
             progress("publish")
             created = _publish(work, registry, run_id, manifest)
@@ -439,14 +471,37 @@ def _stamp(clock: Clock) -> str:
 #: Artifacts whose bytes polars encodes (outside the GIL), with the encoder for each: the
 #: two largest go to a worker thread, one after the other; the others are done here.
 _Encoder = Callable[[pl.DataFrame, SimulationResult], bytes]
-_ON_WORKER: dict[str, _Encoder] = {
-    "decision_records.jsonl": lambda bars, sim: art.decision_records_bytes(sim.records),
-    "bars.parquet": lambda bars, sim: art.parquet_bytes(bars),
-}
-_ON_CALLER: dict[str, _Encoder] = {
-    "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim)),
-    "trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades),
-}
+
+
+@dataclass(frozen=True)
+class _Encoders:
+    on_worker: dict[str, _Encoder]
+    on_caller: dict[str, _Encoder]
+
+
+def _encoders(schema: int, *, write_bars: bool) -> _Encoders:
+    """The frame artifacts of manifest schema ``schema``: under 1 the decision records are
+    JSON lines and the bars always copied; under 2 the records are Parquet and the bars are
+    written only when they are not the stored dataset's (``write_bars``)."""
+    records: dict[str, _Encoder] = (
+        {"decision_records.jsonl": lambda bars, sim: art.decision_records_bytes(sim.records)}
+        if schema == 1
+        else {
+            "decision_records.parquet": lambda bars, sim: art.decision_records_parquet_bytes(
+                sim.records
+            )
+        }
+    )
+    bars_file: dict[str, _Encoder] = (
+        {"bars.parquet": lambda bars, sim: art.parquet_bytes(bars)} if write_bars else {}
+    )
+    return _Encoders(
+        on_worker=records | bars_file,
+        on_caller={
+            "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim)),
+            "trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades),
+        },
+    )
 
 
 def _write_artifacts(
@@ -456,6 +511,7 @@ def _write_artifacts(
     bars: pl.DataFrame,
     sim: SimulationResult,
     metrics: dict[str, Any],
+    encoders: _Encoders,
 ) -> dict[str, ArtifactFile]:
     """Encode every artifact and write it (fsynced) into ``folder``; return each one's size and
     sha256. A worker thread encodes and writes the two largest files (polars and the disk work
@@ -468,7 +524,7 @@ def _write_artifacts(
     ).read_bytes()
     done: dict[str, Future[ArtifactFile]] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-write") as pool:
-        for name, encode in _ON_WORKER.items():
+        for name, encode in encoders.on_worker.items():
             done[name] = pool.submit(_encode_and_write, folder / name, encode, bars, sim)
         written = {"data_quality.json": _write_file(folder / QUALITY_FILE, quality)}
         metrics_file = art.json_bytes({"schema_version": 1, "metrics": metrics})
@@ -476,7 +532,7 @@ def _write_artifacts(
         timeline = art.json_bytes(art.timeline(sim))
         written["timeline.json"] = _write_file(folder / "timeline.json", timeline)
         del timeline
-        for name, encode in _ON_CALLER.items():
+        for name, encode in encoders.on_caller.items():
             written[name] = _encode_and_write(folder / name, encode, bars, sim)
     written |= {name: future.result() for name, future in done.items()}
     return {name: written[name] for name in art.ARTIFACT_NAMES if name in written}

@@ -17,14 +17,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
 from quantrun.canonical import sha256_hex
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_SCHEMA_VERSION = 1
+#: 2: the run's artifact set changed (docs/formats.md): the decision records are
+#: ``decision_records.parquet`` (columns) instead of ``decision_records.jsonl``, and a run whose
+#: bars are the stored dataset's bars references them (:attr:`Manifest.bars_source`) instead of
+#: copying them into ``bars.parquet``. A run made under 1 is read as it is and rebuilt under 1
+#: (``RunCreateRequest.artifact_schema``), so its bytes keep their meaning.
+MANIFEST_SCHEMA_VERSION = 2
+MANIFEST_SCHEMA_VERSIONS = (1, 2)
+#: Where a schema-2 run's bars are: its own ``bars.parquet``, or the stored dataset's bars
+#: (``RUNS_ROOT/datasets/<dataset_id>/bars.parquet``, checked against
+#: ``dataset.content_sha256``) within the run's window.
+BARS_IN_ARTIFACT = "artifact"
+BARS_IN_DATASET = "dataset"
 
 
 class ManifestProblem(Exception):
@@ -171,10 +182,31 @@ class Manifest(_Record):
     engine: EngineRecord
     summary: Summary
     artifacts: list[ArtifactEntry]
+    #: Schema 2 on: ``artifact`` or ``dataset`` (:data:`BARS_IN_DATASET`); absent before.
+    bars_source: Literal["artifact", "dataset"] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_bars_source(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("bars_source") is None:
+            data.pop("bars_source", None)
+        return data
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON values, for ``manifest.json`` and the API."""
         return self.model_dump(mode="json", exclude_none=False)
+
+    def with_format(self, schema_version: int, bars_source: str | None) -> Manifest:
+        """This manifest under artifact schema ``schema_version`` (with, from 2 on, where its
+        bars are)."""
+        return Manifest.model_validate(
+            self.to_json() | {"schema_version": schema_version, "bars_source": bars_source}
+        )
+
+    @property
+    def bars_in_dataset(self) -> bool:
+        """The run's bars are the stored dataset's (within the window), not a copy."""
+        return self.bars_source == BARS_IN_DATASET
 
     @property
     def artifact_names(self) -> list[str]:
@@ -188,7 +220,7 @@ class Manifest(_Record):
 
 def parse_manifest(data: Any) -> Manifest:
     """A manifest from its JSON value; ManifestProblem when it is not one."""
-    if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema_version") not in MANIFEST_SCHEMA_VERSIONS:
         raise ManifestProblem("manifest.json has an unknown shape or schema version")
     for key in ("run_id", "artifacts", "identity", "summary"):
         if key not in data:

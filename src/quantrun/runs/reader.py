@@ -14,13 +14,19 @@ from typing import Any
 
 import polars as pl
 
-from quantrun.errors import ErrorCode, error
+from quantrun.data.dialect import FIELDS
+from quantrun.data.quality import micros_of
+from quantrun.data.store import DatasetStore
+from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.metrics import metric_ids
+from quantrun.runs.artifacts import decision_records_frame
 from quantrun.runs.manifest import Manifest, ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
 #: The artifact a run keeps its strategy's code in (identity schema 2 on).
 STRATEGY_SOURCE_FILE = "strategy_source.json"
+#: The decision records as columns (manifest schema 2 on); ``decision_records.jsonl`` before.
+RECORDS_PARQUET = "decision_records.parquet"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class RunView:
     path: Path
     manifest: Manifest
     read_only: bool
+    #: The RUNS_ROOT (or read-only artifacts root) the run is in: where its dataset is stored.
+    root: Path
 
     @classmethod
     def open(cls, registry: Registry, run_id: str) -> RunView:
@@ -42,7 +50,9 @@ class RunView:
         read_only = registry.artifacts_root is not None and path.is_relative_to(
             registry.artifacts_root
         )
-        return cls(run_id, path, manifest, read_only)
+        root = registry.artifacts_root if read_only else registry.root
+        assert root is not None
+        return cls(run_id, path, manifest, read_only, root)
 
     def artifact_path(self, name: str) -> Path:
         """Only names the manifest lists; never a path outside the run folder."""
@@ -97,7 +107,10 @@ class RunView:
         return lazy.collect()
 
     def decisions_lazy(self) -> pl.LazyFrame:
-        """The decision records as a lazy frame: filter and page without reading them all."""
+        """The decision records as a lazy frame: filter and page without reading them all.
+        One shape whatever the manifest schema (``ts`` as ISO-8601 text, a NaN as null)."""
+        if RECORDS_PARQUET in self.manifest.artifact_names:
+            return decision_records_frame(pl.scan_parquet(self.artifact_path(RECORDS_PARQUET)))
         path = self.artifact_path("decision_records.jsonl")
         if path.stat().st_size == 0:
             return pl.LazyFrame(
@@ -109,7 +122,30 @@ class RunView:
         return pl.read_parquet(self.artifact_path("series.parquet"))
 
     def bars(self) -> pl.DataFrame:
-        return pl.read_parquet(self.artifact_path("bars.parquet"))
+        """The bars the run simulated: its ``bars.parquet``, or (manifest schema 2, a run on
+        the data's own timeframe) the stored dataset's bars within the run's first and last
+        bar, read verified (DATASET_CORRUPT, DATASET_NOT_FOUND) and shaped as ``bars.parquet``
+        (``bar_count`` 1, nothing ``partial``)."""
+        if not self.manifest.bars_in_dataset:
+            return pl.read_parquet(self.artifact_path("bars.parquet"))
+        loaded = DatasetStore(self.root).load_for_run(self.manifest.dataset.dataset_id)
+        summary = self.manifest.summary
+        first, last = micros_of(summary.first_bar), micros_of(summary.last_bar)
+        bars = loaded.bars.filter((pl.col("ts") >= first) & (pl.col("ts") <= last))
+        if loaded.content_sha256 != self.manifest.dataset.content_sha256 or (
+            bars.height != summary.bars
+        ):
+            raise error(
+                ErrorCode.RUN_VERIFY_FAILED,
+                f"run {self.run_id[:12]}: its dataset {loaded.dataset_id[:12]} no longer holds "
+                "the bars the run simulated",
+            )
+        return bars.select(
+            pl.col("ts").cast(pl.Datetime("us", "UTC")),
+            *[pl.col(name).cast(pl.Float64) for name in FIELDS[1:]],
+            pl.lit(1, pl.Int64).alias("bar_count"),
+            pl.lit(False).alias("partial"),
+        )
 
     def strategy_source(self) -> dict[str, Any] | None:
         """The strategy code the run kept (``strategy_source.json``), or None for a run made
@@ -125,5 +161,13 @@ class RunView:
         return types.get(name) or "application/json"
 
     def verify(self) -> list[str]:
-        """Problems re-hashing the artifacts against the manifest (empty when all match)."""
-        return verify_artifacts(self.path, self.manifest)
+        """Problems re-hashing the artifacts against the manifest (empty when all match); a run
+        whose bars are its dataset's also checks that dataset (stored, intact, holding them)."""
+        problems = verify_artifacts(self.path, self.manifest)
+        if self.manifest.bars_in_dataset:
+            try:
+                self.bars()
+            except QuantrunError as exc:
+                dataset = self.manifest.dataset.dataset_id[:12]
+                problems.append(f"bars (in dataset {dataset}): {exc.code}: {exc.detail}")
+        return problems

@@ -84,7 +84,8 @@ ORIGINAL_FIELDS = frozenset(
 )
 #: Fields the manifest never records in its ``request``: the labels replace the paths, and the
 #: version is part of the identity (``identity.strategy.version``).
-NOT_IN_MANIFEST = frozenset({"labels", "strategy_version", "identity_schema"})
+#: The artifact schema is the manifest's own ``schema_version``.
+NOT_IN_MANIFEST = frozenset({"labels", "strategy_version", "identity_schema", "artifact_schema"})
 
 
 def _timeframe_names() -> list[str]:
@@ -148,6 +149,18 @@ class RunCreateRequest(InputOptions):
     ] = Field(
         default=None,
         description="The identity rules to build with (default: the current ones).",
+    )
+    artifact_schema: Annotated[
+        int | None,
+        Edge(
+            cli=False,
+            web=False,
+            why="set by `runs verify --rerun` to rebuild a run with the artifact formats it was "
+            "made with",
+        ),
+    ] = Field(
+        default=None,
+        description="The artifact formats to write (default: the current ones).",
     )
     params: Annotated[
         dict[str, Any],

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
 #: What a re-run compares when the strategy's code has moved on since the run: the artifacts
 #: both versions of the code define the same way (the identity, and so the run id, differ).
-BEHAVIOUR_ARTIFACTS = ("trades.csv", "decision_records.jsonl", "metrics.json")
+#: (A run keeps the records in one of the two decision-record files, by its manifest schema.)
+BEHAVIOUR_ARTIFACTS = (
+    "trades.csv",
+    "decision_records.jsonl",
+    "decision_records.parquet",
+    "metrics.json",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ def rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
     pins = {
         "strategy_version": manifest.identity.strategy.version,
         "identity_schema": manifest.identity.schema_version,
+        "artifact_schema": manifest.schema_version,
     }
     if "dataset" in manifest.request:  # a run from a stored dataset: replayed on it
         return RunCreateRequest.from_record(manifest.request | pins)
