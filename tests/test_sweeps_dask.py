@@ -39,7 +39,9 @@ def cluster() -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # Any free port: None means the default 8787, and a busy 8787 (another cluster on
+            # the machine) makes distributed retry and leak the socket it failed to bind.
+            dashboard_address="127.0.0.1:0",
             worker_dashboard_address=None,
         )
     try:

@@ -495,13 +495,15 @@ def _encoders(schema: int, *, write_bars: bool) -> _Encoders:
     bars_file: dict[str, _Encoder] = (
         {"bars.parquet": lambda bars, sim: art.parquet_bytes(bars)} if write_bars else {}
     )
-    return _Encoders(
-        on_worker=records | bars_file,
-        on_caller={
-            "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim)),
-            "trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades),
-        },
-    )
+    series: dict[str, _Encoder] = {
+        "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim))
+    }
+    trades: dict[str, _Encoder] = {"trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades)}
+    if schema == 1:
+        return _Encoders(on_worker=records | bars_file, on_caller=series | trades)
+    # Schema 2 has no JSON lines to encode and, on the data's own timeframe, no bars: the series
+    # joins the worker, so this thread's share (the JSON artifacts, mostly Python) is the rest.
+    return _Encoders(on_worker=records | bars_file | series, on_caller=trades)
 
 
 def _write_artifacts(
