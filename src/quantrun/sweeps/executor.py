@@ -333,8 +333,8 @@ class PoolExecutor:
             for chunk in chunks(tasks, self._workers):
                 run_bars = bars[chunk[0].dataset]
                 window = run_bars.window.model_dump(mode="json")
-                path = str(paths[chunk[0].dataset])
-                args = (path, run_bars.dataset_id, window, portable(chunk))
+                mapped = str(paths[chunk[0].dataset])
+                args = (mapped, run_bars.dataset_id, window, portable(chunk))
                 pending.add(self.pool.submit(_pool_chunk, *args))
             while pending:
                 # A bounded wait: an empty batch now and then lets the caller act on a

@@ -289,7 +289,7 @@ def plan(checked: Checked, settings: Settings, *, progress: Progress | None = No
     inputs = request.inputs()
     if len(inputs) > 1:
         _check_datasets(inputs, settings)
-    firsts = {}
+    firsts: dict[int, ResolvedRequest] = {}
     for item in checked.cells:
         firsts.setdefault(item.dataset, item.resolved)
     datasets: list[Prepared] = []

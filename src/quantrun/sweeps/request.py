@@ -34,6 +34,13 @@ GRID_FIELDS = frozenset({"params"})
 #: The run request's fields that name one dataset of the dataset axis.
 INPUT_FIELDS = ("symbol", "paths", "dataset", "labels")
 
+
+def _field(name: str) -> Any:
+    """A run request field as ``create_model`` takes it: its annotation and its FieldInfo."""
+    info = RunCreateRequest.model_fields[name]
+    return (info.annotation, info)
+
+
 #: One dataset of the dataset axis: the run request's input fields (symbol, files or a stored
 #: dataset's id, the files' labels), declared by RunCreateRequest and derived here.
 SweepInput: type[BaseModel] = create_model(
@@ -41,10 +48,7 @@ SweepInput: type[BaseModel] = create_model(
     __config__=ConfigDict(frozen=True, extra="forbid"),
     __doc__="One dataset of a sweep's dataset axis: a symbol and its input files (joined in "
     "order, as `runs create FILE...` joins them) or a stored dataset's id.",
-    **{
-        name: (RunCreateRequest.model_fields[name].annotation, RunCreateRequest.model_fields[name])
-        for name in INPUT_FIELDS
-    },
+    **{name: _field(name) for name in INPUT_FIELDS},
 )
 
 
@@ -105,6 +109,43 @@ def input_request(base: RunCreateRequest, item: BaseModel) -> RunCreateRequest:
     data = {k: v for k, v in base.model_dump(exclude_unset=True).items() if k not in INPUT_FIELDS}
     data.update(item.model_dump(exclude_unset=True))
     return validated(RunCreateRequest, data)
+
+
+#: How ``--data`` names a stored dataset instead of files.
+STORED_PREFIX = "dataset:"
+
+
+def parse_data(item: str) -> dict[str, Any]:
+    """One ``--data`` value as a :data:`SweepInput`'s fields: ``SYMBOL=FILE[,FILE...]`` (the
+    files joined in order into one dataset) or ``SYMBOL=dataset:ID`` (a stored dataset)."""
+    symbol, sep, source = item.partition("=")
+    if not sep or not symbol.strip() or not source.strip():
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            f"--data {item[:80]!r} is not SYMBOL=FILE[,FILE...] or SYMBOL=dataset:ID",
+        )
+    if source.startswith(STORED_PREFIX):
+        return {"symbol": symbol.strip(), "dataset": source[len(STORED_PREFIX) :].strip()}
+    paths = [path for path in source.split(",") if path]
+    return {"symbol": symbol.strip(), "paths": paths}
+
+
+def axis_inputs(
+    run: dict[str, Any], data: list[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The base run request's fields and the further datasets from a command line's input:
+    the positional files (or ``--dataset``) with ``--symbol`` are the first dataset and each
+    ``--data`` adds one; without positional files or ``--dataset``, the first ``--data`` is
+    the first dataset (and ``--symbol`` has nothing to name)."""
+    items = [parse_data(item) for item in data]
+    if not items or run.get("paths") or run.get("dataset") is not None:
+        return run, items
+    if "symbol" in run:
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            "--symbol names the symbol of input FILEs or --dataset; each --data names its own",
+        )
+    return run | items[0], items[1:]
 
 
 def describe_input(run: RunCreateRequest) -> str:
