@@ -20,6 +20,7 @@ and the cell's parameters: what ``runs create`` would be given for that dataset.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -97,6 +98,11 @@ class SweepRequest(BaseModel):
         """The base request of each dataset of the axis, in axis order (the run's first)."""
         return [self.run, *(input_request(self.run, item) for item in self.datasets)]
 
+    def dataset_fields(self) -> list[dict[str, Any]]:
+        """The further datasets as JSON (the fields each was given)."""
+        items: list[BaseModel] = list(self.datasets)
+        return [item.model_dump(mode="json", exclude_unset=True) for item in items]
+
     def cell_request(self, params: dict[str, Scalar]) -> RunCreateRequest:
         """The run request of the cell with ``params`` on the first dataset."""
         return cell_request(self.run, params)
@@ -128,6 +134,25 @@ def parse_data(item: str) -> dict[str, Any]:
         return {"symbol": symbol.strip(), "dataset": source[len(STORED_PREFIX) :].strip()}
     paths = [path for path in source.split(",") if path]
     return {"symbol": symbol.strip(), "paths": paths}
+
+
+def stored_datasets(text: str | None) -> list[dict[str, Any]]:
+    """The web's ``datasets`` field: a JSON list of ``{"symbol", "dataset"}`` objects (stored
+    datasets only: the web never reads paths on the server's disk)."""
+    if text is None or not text.strip():
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and set(item) == {"symbol", "dataset"} for item in items
+    ):
+        raise error(
+            ErrorCode.USAGE_INVALID_OPTION,
+            'datasets: give a JSON list of {"symbol": ..., "dataset": ID} objects',
+        )
+    return items
 
 
 def axis_inputs(
