@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
@@ -33,9 +33,12 @@ from quantrun.runs.builder import (
     strategy_finder,
 )
 from quantrun.runs.policy import require_creation
-from quantrun.runs.request import RunCreateRequest, StrategyFinder
+from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.sweeps.manifest import INPUT_KEYS, AxisDataset, SweepCell, SweepManifest
+
+if TYPE_CHECKING:
+    from quantrun.runs.request import StrategyFinder
 
 
 @dataclass(frozen=True)

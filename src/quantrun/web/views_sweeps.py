@@ -123,8 +123,8 @@ def sweep_detail(
             "sort": sort,
             "min_trades": min_trades,
             "lower_is_better": metric in LOWER_IS_BETTER,
-            "dataset": dataset,
-        },
+        }
+        | ({"dataset": dataset} if len(inputs) > 1 else {}),
         "options": {
             "metrics": [{"id": m, "label": labels[m], "unit": units[m]} for m in metric_ids],
             "axes": axes,
