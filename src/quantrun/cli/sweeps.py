@@ -135,7 +135,7 @@ def sweeps_create(
     if len(cells) > SUMMARY_CELLS:
         shown = sorted(cells, key=_sharpe_key)[:SUMMARY_CELLS]
         click.echo(f"  best {SUMMARY_CELLS} by sharpe:")
-    _table(shown, result.manifest.axis_names)
+    _table(shown, result.manifest.axis_names, len(result.manifest.inputs()) > 1)
 
 
 def _sharpe_key(cell: dict[str, Any]) -> tuple[bool, float, int]:
@@ -143,13 +143,14 @@ def _sharpe_key(cell: dict[str, Any]) -> tuple[bool, float, int]:
     return (value is None, -(value or 0.0), cell["cell"])
 
 
-def _table(cells: list[dict[str, Any]], axes: list[str]) -> None:
-    header = ["cell", "symbol", *axes, "total_return", "sharpe", "max_drawdown", "trades"]
-    header.append("run_id")
+def _table(cells: list[dict[str, Any]], axes: list[str], symbols: bool) -> None:
+    """The cells as a table; with ``symbols`` (a dataset axis) a symbol column after cell."""
+    named = ["symbol"] if symbols else []
+    header = ["cell", *named, *axes, "total_return", "sharpe", "max_drawdown", "trades", "run_id"]
     rows = [
         [
             str(cell["cell"]),
-            cell["symbol"],
+            *(cell[name] for name in named),
             *(str(cell["params"][name]) for name in axes),
             _pct(cell["total_return"]),
             _num(cell["sharpe"]),
@@ -294,7 +295,7 @@ def sweeps_show(
         + "  ".join(f"{a.name}={','.join(map(str, a.values))}" for a in m.identity.axes)
     )
     click.echo(f"  cells     {len(m.cells)} ({len(m.skipped)} skipped as invalid)")
-    _table(cells, m.axis_names)
+    _table(cells, m.axis_names, len(m.inputs()) > 1)
 
 
 @sweeps.command("export")
