@@ -119,3 +119,26 @@ def test_a_users_strategy_travels_to_the_cluster_by_content(
         )
     assert made["dask"].sweep_id == made["local"].sweep_id
     assert _files(made["dask"].path) == _files(made["local"].path)
+
+
+def test_a_dataset_axis_on_a_local_cluster_is_byte_identical(
+    demo_csv: Path, tmp_path: Path, cluster: Any
+) -> None:
+    """Two datasets (the demo data under two symbols' files): each dataset's bars scattered
+    once by content, chunks of one dataset each; the same bytes as the local sweep."""
+    other = write_demo_csv(tmp_path / "other.csv", days=4)
+    fields = BASE | {"datasets": [{"symbol": "OTHERUSD", "paths": [str(other)]}]}
+    local = create_sweep(
+        str(demo_csv), Settings(runs_root=tmp_path / "local"), grid=GRID, workers=1, **fields
+    )
+    address = cluster.scheduler_address.removeprefix("tcp://")
+    on_dask = create_sweep(
+        str(demo_csv),
+        Settings(runs_root=tmp_path / "dask"),
+        grid=GRID,
+        executor=f"dask://{address}",
+        **fields,
+    )
+    assert on_dask.sweep_id == local.sweep_id and local.manifest.schema_version == 2
+    assert [c["symbol"] for c in on_dask.cells()] == ["DEMOUSD"] * 24 + ["OTHERUSD"] * 24
+    assert _files(on_dask.path) == _files(local.path)

@@ -19,7 +19,7 @@ below are their fields. Example::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from quantrun.errors import ErrorCode, QuantrunError, error
@@ -417,6 +417,7 @@ def create_sweep(
     grid: Sequence[str] = (),
     grid_file: str | Path | None = None,
     skip_invalid: bool = False,
+    datasets: Sequence[Mapping[str, Any]] = (),
     executor: str = "local",
     workers: int | None = None,
     progress: SweepProgress | None = None,
@@ -426,8 +427,9 @@ def create_sweep(
     would make with those parameters (same run id, same metrics), computed without writing
     each run. ``request``: a ready :class:`SweepRequest`, or the input path(s) with ``grid``
     (``NAME=V1,V2`` or ``NAME=START:STOP:STEP`` specs), ``grid_file`` and the run request's
-    other fields (not ``params``) as keywords. ``executor``: ``local`` or
-    ``dask://HOST:PORT``.
+    other fields (not ``params``) as keywords. ``datasets``: further datasets of the dataset
+    axis after the request's own input, each ``{"symbol": ..., "paths": [...]}`` or
+    ``{"symbol": ..., "dataset": ID}`` (D47). ``executor``: ``local`` or ``dask://HOST:PORT``.
 
     >>> result = create_sweep("btc.csv", symbol="BTCUSDT", strategy="sma_crossover",
     ...                       grid=["fast=5:50:5", "slow=60:240:20"])  # doctest: +SKIP
@@ -449,7 +451,10 @@ def create_sweep(
             _Path(grid_file) if grid_file is not None else None,
             resolved.max_sweep_cells,
         )
-        request = SweepRequest(run=run, grid=axes, skip_invalid=skip_invalid)
+        request = validated(
+            SweepRequest,
+            {"run": run, "grid": axes, "skip_invalid": skip_invalid, "datasets": list(datasets)},
+        )
     return create(request, resolved, executor=executor, workers=workers, progress=progress)
 
 

@@ -110,6 +110,8 @@ class ErrorCode(enum.StrEnum):
     SWEEP_INTERRUPTED = "SWEEP_INTERRUPTED"
     SWEEP_EXECUTOR_FAILED = "SWEEP_EXECUTOR_FAILED"
     SWEEP_INPUT_CHANGED = "SWEEP_INPUT_CHANGED"
+    SWEEP_DATASET_DUPLICATE = "SWEEP_DATASET_DUPLICATE"
+    SWEEP_DATASET_MISMATCH = "SWEEP_DATASET_MISMATCH"
     # limits
     LIMIT_INPUT_SIZE = "LIMIT_INPUT_SIZE"
     LIMIT_ROWS = "LIMIT_ROWS"
@@ -596,6 +598,22 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             "The sweep's input no longer gives its cells",
             "The input files changed or moved since the sweep: run the command from the folder "
             "the sweep was created in with the same files, or create the sweep again.",
+        ),
+        _spec(
+            E.SWEEP_DATASET_DUPLICATE,
+            _U,
+            400,
+            "The same dataset twice on the dataset axis",
+            "Name each dataset of the axis once: the same files and symbol, the same stored "
+            "dataset, or the same bars under two names make the same cells twice.",
+        ),
+        _spec(
+            E.SWEEP_DATASET_MISMATCH,
+            _U,
+            400,
+            "A dataset of the axis is not what it is named",
+            "A stored dataset holds one symbol and one bar length: name it with its own symbol "
+            "(`quantrun data list` shows them) and pass its bar length as --base-timeframe.",
         ),
         _spec(
             E.INPUT_NOT_FOUND,

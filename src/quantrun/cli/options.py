@@ -68,9 +68,9 @@ def cli_fields(model: type[BaseModel], exclude: frozenset[str] = frozenset()) ->
     return sorted(fields, key=lambda f: f.name not in own)
 
 
-def _parameter(field: RequestField) -> Callable[[F], F]:
+def _parameter(field: RequestField, required: bool) -> Callable[[F], F]:
     if field.edge.argument:
-        return click.argument(field.name, nargs=-1, required=field.required, type=click.Path())
+        return click.argument(field.name, nargs=-1, required=required, type=click.Path())
     if field.edge.kind == MAPPING:
         return click.option(
             field.flag, field.name, multiple=True, metavar="NAME=VALUE", help=_help(field)
@@ -84,19 +84,24 @@ def _parameter(field: RequestField) -> Callable[[F], F]:
         field.name,
         type=_click_type(field),
         default=None,
-        required=field.required,
+        required=required,
         help=_help(field),
     )
 
 
 def request_options(
-    model: type[BaseModel], *, exclude: frozenset[str] = frozenset()
+    model: type[BaseModel],
+    *,
+    exclude: frozenset[str] = frozenset(),
+    optional: frozenset[str] = frozenset(),
 ) -> Callable[[F], F]:
-    """Add a click parameter for every command-line field of ``model`` (declaration order)."""
+    """Add a click parameter for every command-line field of ``model`` (declaration order).
+    ``optional``: required fields a command may take from elsewhere (the model still
+    requires them once the command has put its input together)."""
 
     def decorate(func: F) -> F:
         for field in reversed(cli_fields(model, exclude)):
-            func = _parameter(field)(func)
+            func = _parameter(field, field.required and field.name not in optional)(func)
         return func
 
     return decorate

@@ -36,7 +36,7 @@ from quantrun.fields import validated
 from quantrun.runs.request import RunCreateRequest
 from quantrun.sweeps.grid import parse_grid
 from quantrun.sweeps.progress import SweepProgress
-from quantrun.sweeps.request import GRID_FIELDS, SweepRequest
+from quantrun.sweeps.request import GRID_FIELDS, SweepRequest, axis_inputs
 
 #: Cells ``sweeps create`` lists at the end (the best by Sharpe ratio when there are more).
 SUMMARY_CELLS = 10
@@ -48,7 +48,15 @@ def sweeps() -> None:
 
 
 @sweeps.command("create")
-@request_options(RunCreateRequest, exclude=GRID_FIELDS)
+@request_options(RunCreateRequest, exclude=GRID_FIELDS, optional=frozenset({"symbol"}))
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    metavar="SYMBOL=FILE[,FILE...]|SYMBOL=dataset:ID",
+    help="One more dataset of the dataset axis: a symbol and its file(s), joined in order, or "
+    "a stored dataset (repeat; after the FILEs or --dataset, which are the first).",
+)
 @click.option(
     "--grid",
     "grid",
@@ -86,6 +94,7 @@ def sweeps() -> None:
 @json_option
 @handles_errors
 def sweeps_create(
+    data: tuple[str, ...],
     grid: tuple[str, ...],
     grid_file: str | None,
     skip_invalid: bool,
@@ -98,10 +107,14 @@ def sweeps_create(
     """Run a strategy over a grid of parameters; every cell is the run `runs create` would
     make, computed without writing it. Interrupted, the same command resumes."""
     settings = _settings(runs_root)
-    data = request_data(RunCreateRequest, values, exclude=GRID_FIELDS)
-    run = validated(RunCreateRequest, data)
+    given = request_data(RunCreateRequest, values, exclude=GRID_FIELDS)
+    fields, datasets = axis_inputs(given, list(data))
+    run = validated(RunCreateRequest, fields)
     axes = parse_grid(grid, Path(grid_file) if grid_file else None, settings.max_sweep_cells)
-    request = SweepRequest(run=run, grid=axes, skip_invalid=skip_invalid)
+    request = validated(
+        SweepRequest,
+        {"run": run, "grid": axes, "skip_invalid": skip_invalid, "datasets": datasets},
+    )
     with _SweepBar(quiet=as_json) as progress:
         result = create_sweep(
             request, settings, executor=executor, workers=workers, progress=progress
@@ -122,7 +135,7 @@ def sweeps_create(
     if len(cells) > SUMMARY_CELLS:
         shown = sorted(cells, key=_sharpe_key)[:SUMMARY_CELLS]
         click.echo(f"  best {SUMMARY_CELLS} by sharpe:")
-    _table(shown, result.manifest.axis_names)
+    _table(shown, result.manifest.axis_names, len(result.manifest.inputs()) > 1)
 
 
 def _sharpe_key(cell: dict[str, Any]) -> tuple[bool, float, int]:
@@ -130,11 +143,14 @@ def _sharpe_key(cell: dict[str, Any]) -> tuple[bool, float, int]:
     return (value is None, -(value or 0.0), cell["cell"])
 
 
-def _table(cells: list[dict[str, Any]], axes: list[str]) -> None:
-    header = ["cell", *axes, "total_return", "sharpe", "max_drawdown", "trades", "run_id"]
+def _table(cells: list[dict[str, Any]], axes: list[str], symbols: bool) -> None:
+    """The cells as a table; with ``symbols`` (a dataset axis) a symbol column after cell."""
+    named = ["symbol"] if symbols else []
+    header = ["cell", *named, *axes, "total_return", "sharpe", "max_drawdown", "trades", "run_id"]
     rows = [
         [
             str(cell["cell"]),
+            *(cell[name] for name in named),
             *(str(cell["params"][name]) for name in axes),
             _pct(cell["total_return"]),
             _num(cell["sharpe"]),
@@ -271,13 +287,15 @@ def sweeps_show(
     m = view.manifest
     click.echo(f"sweep {m.sweep_id}")
     click.echo(f"  strategy  {m.strategy.id} v{m.strategy.version}")
-    click.echo(f"  data      {m.symbol} {m.timeframe}  dataset {m.dataset.dataset_id[:16]}")
+    for item in m.inputs():
+        dataset = item.dataset.dataset_id[:16]
+        click.echo(f"  data      {item.symbol} {m.timeframe}  dataset {dataset}")
     click.echo(
         "  grid      "
         + "  ".join(f"{a.name}={','.join(map(str, a.values))}" for a in m.identity.axes)
     )
     click.echo(f"  cells     {len(m.cells)} ({len(m.skipped)} skipped as invalid)")
-    _table(cells, m.axis_names)
+    _table(cells, m.axis_names, len(m.inputs()) > 1)
 
 
 @sweeps.command("export")

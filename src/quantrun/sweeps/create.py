@@ -50,7 +50,14 @@ from quantrun.sweeps.executor import (
     PoolExecutor,
     dask_address,
 )
-from quantrun.sweeps.manifest import RESULTS_CSV, RESULTS_PARQUET, SweepManifest, SweepSummary
+from quantrun.sweeps.manifest import (
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    SweepManifest,
+    SweepSummary,
+    dataset_list,
+    dataset_names,
+)
 from quantrun.sweeps.plan import Plan, check, plan
 from quantrun.sweeps.progress import SweepProgress
 from quantrun.sweeps.request import SweepRequest
@@ -89,10 +96,13 @@ class SweepResult:
     resumed: int
 
     def cells(self) -> list[dict[str, Any]]:
-        """Every cell in grid order: its number, parameters, run id and headline metrics."""
+        """Every cell in grid order: its number, parameters, run id and headline metrics, and
+        the symbol and dataset it reads."""
         rows = self.results.select(["cell", "run_id", *HEADLINE]).to_dicts()
         return [
-            {"cell": c.cell, "params": c.params, "grid": c.grid} | values
+            {"cell": c.cell, "params": c.params, "grid": c.grid}
+            | dataset_names(self.manifest, c)
+            | values
             for c, values in zip(self.manifest.cells, rows, strict=True)
         ]
 
@@ -103,6 +113,7 @@ class SweepResult:
             "path": str(self.path),
             "strategy": self.manifest.strategy.id,
             "axes": self.manifest.axis_names,
+            "datasets": dataset_list(self.manifest),
             "computed": self.computed,
             "resumed": self.resumed,
             "cells": self.cells(),
@@ -247,12 +258,16 @@ def _compute(
 ) -> int:
     """Compute every cell missing from ``done`` (filled in place); the number computed."""
     total = len(planned.cells)
-    tasks = [CellTask(c.cell, c.run_id, c.resolved) for c in planned.cells if c.cell not in done]
+    tasks = [
+        CellTask(c.cell, c.run_id, c.resolved, c.dataset)
+        for c in planned.cells
+        if c.cell not in done
+    ]
     if not tasks:
         report.advanced(total, total)
         return 0
     switch = KillSwitch(settings.runs_root)
-    run_bars = planned.prepared.run_bars
+    run_bars = [prepared.run_bars for prepared in planned.datasets]
     computed = 0
     last_check = last_flush = clock()
     unsaved: list[CellResult] = []
@@ -336,7 +351,8 @@ def _tables(
 ) -> tuple[SweepManifest, pl.DataFrame, dict[str, bytes]]:
     results = [done[c.cell] for c in planned.cells]
     axes = [axis.name for axis in planned.request.grid]
-    frame = results_frame(axes, [c.params for c in planned.cells], results)
+    params = [c.params for c in planned.cells]
+    frame = results_frame(axes, params, results, planned.cell_datasets())
     files = {RESULTS_PARQUET: parquet_bytes(frame), RESULTS_CSV: csv_bytes(frame)}
     entries = [file_entry(name, files[name]) for name in (RESULTS_CSV, RESULTS_PARQUET)]
     return planned.manifest(entries, metric_ids()), frame, files

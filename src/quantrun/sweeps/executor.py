@@ -7,12 +7,17 @@ completion order with their cell number; the caller orders them, so nothing depe
 executor, the worker count or the order cells finish in.
 
 - :class:`InlineExecutor`: this process, one cell after the other.
-- :class:`PoolExecutor`: ``N`` spawned worker processes. The bars are written once, as an
-  uncompressed Arrow IPC file in the sweep's checkpoint folder, and each worker maps it
-  (``memory_map``) when it starts: the pages are shared, and no cell copies them.
-- :class:`DaskExecutor`: a ``distributed`` cluster (``dask://HOST:PORT``). The bars are
-  scattered to every worker once, by content (hashed), never as a path; each task is a chunk
-  of cells.
+- :class:`PoolExecutor`: ``N`` spawned worker processes. Each dataset's bars are written
+  once, as an uncompressed Arrow IPC file in the sweep's checkpoint folder, and each worker
+  maps it (``memory_map``) the first time a chunk needs it: the pages are shared, and no cell
+  copies them.
+- :class:`DaskExecutor`: a ``distributed`` cluster (``dask://HOST:PORT``). Each dataset's
+  bars are scattered to every worker once, by content (hashed), never as a path; each task is
+  a chunk of cells of one dataset.
+
+On a dataset axis (several datasets) each task names its dataset (its place in the list of
+:class:`~quantrun.runs.builder.RunBars` the executor is given) and every chunk holds cells of
+one dataset only.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class CellTask:
     cell: int
     run_id: str
     resolved: ResolvedRequest
+    #: The cell's dataset: its place in the executor's list of bars.
+    dataset: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,11 +171,17 @@ def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
 
 
 def chunks(tasks: Sequence[CellTask], workers: int) -> list[list[CellTask]]:
-    """``tasks`` cut into chunks of equal size, about CHUNKS_PER_WORKER per worker."""
+    """``tasks`` cut into chunks of equal size, about CHUNKS_PER_WORKER per worker, each of
+    one dataset (a chunk ends where the dataset changes)."""
     if not tasks:
         return []
     size = max(1, min(MAX_CHUNK, math.ceil(len(tasks) / (workers * CHUNKS_PER_WORKER))))
-    return [list(tasks[i : i + size]) for i in range(0, len(tasks), size)]
+    out: list[list[CellTask]] = []
+    for task in tasks:
+        if not out or len(out[-1]) >= size or out[-1][-1].dataset != task.dataset:
+            out.append([])
+        out[-1].append(task)
+    return out
 
 
 class Executor(Protocol):
@@ -177,7 +190,9 @@ class Executor(Protocol):
     @property
     def workers(self) -> int: ...
 
-    def run(self, run_bars: RunBars, tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]: ...
+    def run(
+        self, bars: Sequence[RunBars], tasks: Sequence[CellTask]
+    ) -> Iterator[list[CellResult]]: ...
 
     def close(self) -> None: ...
 
@@ -190,10 +205,10 @@ class InlineExecutor:
     def close(self) -> None:
         return None
 
-    def run(self, run_bars: RunBars, tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
+    def run(self, bars: Sequence[RunBars], tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
         expected = environment()
         for task in tasks:
-            yield _accept(evaluate_cells(run_bars, [task]), expected)
+            yield _accept(evaluate_cells(bars[task.dataset], [task]), expected)
 
 
 # -- the local process pool -------------------------------------------------------------------
@@ -244,7 +259,8 @@ def _warm_pool_worker() -> int:
 
 
 def _pool_bars(path: str, dataset_id: str, window: dict[str, Any]) -> RunBars:
-    """The bars of ``path``, mapped once per worker process."""
+    """The bars of ``path``, mapped once per worker process (each dataset of a sweep's axis
+    has its own file; the maps of another sweep's files are dropped)."""
     found = _POOL_BARS.get(path)
     if found is None:
         import pyarrow as pa
@@ -254,7 +270,9 @@ def _pool_bars(path: str, dataset_id: str, window: dict[str, Any]) -> RunBars:
         bars = pl.from_arrow(table, rechunk=False)
         assert isinstance(bars, pl.DataFrame)
         found = RunBars(dataset_id, bars, Window.model_validate(window))
-        _POOL_BARS.clear()
+        folder = Path(path).parent
+        for known in [k for k in _POOL_BARS if Path(k).parent != folder]:
+            del _POOL_BARS[known]
         _POOL_BARS[path] = found
     return found
 
@@ -295,23 +313,28 @@ class PoolExecutor:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _bars_file(self, run_bars: RunBars) -> Path:
-        path = self.folder / f"bars-{run_bars.dataset_id[:16]}.arrow"
+    def _bars_file(self, run_bars: RunBars, number: int) -> Path:
+        path = self.folder / f"bars-{number}-{run_bars.dataset_id[:16]}.arrow"
         temp = path.with_name(path.name + f".{os.getpid()}.tmp")
         run_bars.bars.write_ipc(temp, compression="uncompressed")
         temp.replace(path)
         return path
 
-    def run(self, run_bars: RunBars, tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
+    def run(self, bars: Sequence[RunBars], tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
         if not tasks:
             return
         expected = environment()
-        path = self._bars_file(run_bars)
-        window = run_bars.window.model_dump(mode="json")
+        used = sorted({task.dataset for task in tasks})
+        paths: dict[int, Path] = {}
         pending: set[Future[ChunkOutcome]] = set()
         try:
+            for number in used:
+                paths[number] = self._bars_file(bars[number], number)
             for chunk in chunks(tasks, self._workers):
-                args = (str(path), run_bars.dataset_id, window, portable(chunk))
+                run_bars = bars[chunk[0].dataset]
+                window = run_bars.window.model_dump(mode="json")
+                mapped = str(paths[chunk[0].dataset])
+                args = (mapped, run_bars.dataset_id, window, portable(chunk))
                 pending.add(self.pool.submit(_pool_chunk, *args))
             while pending:
                 # A bounded wait: an empty batch now and then lets the caller act on a
@@ -324,7 +347,8 @@ class PoolExecutor:
         finally:
             for future in pending:
                 future.cancel()
-            path.unlink(missing_ok=True)
+            for path in paths.values():
+                path.unlink(missing_ok=True)
 
 
 def _outcome(future: Future[ChunkOutcome]) -> ChunkOutcome:
@@ -384,16 +408,22 @@ class DaskExecutor:
     def close(self) -> None:
         self.client.close()
 
-    def run(self, run_bars: RunBars, tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
+    def run(self, bars: Sequence[RunBars], tasks: Sequence[CellTask]) -> Iterator[list[CellResult]]:
         import distributed
 
         as_completed: Any = distributed.as_completed
         if not tasks:
             return
         expected = environment()
-        shared = self.client.scatter(run_bars, broadcast=True, hash=True)
+        # Each dataset's bars once per worker, named by their content hash (no path travels).
+        shared = {
+            number: self.client.scatter(bars[number], broadcast=True, hash=True)
+            for number in sorted({task.dataset for task in tasks})
+        }
         futures = [
-            self.client.submit(evaluate_portable, shared, portable(chunk), pure=False)
+            self.client.submit(
+                evaluate_portable, shared[chunk[0].dataset], portable(chunk), pure=False
+            )
             for chunk in chunks(tasks, self.workers)
         ]
         try:

@@ -197,9 +197,10 @@ def _axis_of(name: str, value: Any, limit: int) -> GridAxis:
     )
 
 
-def check_axes(axes: Sequence[GridAxis], limit: int) -> int:
+def check_axes(axes: Sequence[GridAxis], limit: int, datasets: int = 1) -> int:
     """Refuse a grid with no axis, a name given twice or a value repeated on an axis
-    (SWEEP_GRID_INVALID), or more cells than ``limit`` (LIMIT_SWEEP_CELLS); the cell count."""
+    (SWEEP_GRID_INVALID), or more cells than ``limit`` (LIMIT_SWEEP_CELLS) over ``datasets``
+    datasets; the cell count of one dataset."""
     if not axes:
         raise error(ErrorCode.SWEEP_GRID_INVALID, "a sweep needs at least one --grid axis")
     seen: set[str] = set()
@@ -217,12 +218,15 @@ def check_axes(axes: Sequence[GridAxis], limit: int) -> int:
                 f"grid axis {axis.name} repeats {', '.join(repeated)}",
             )
     cells = math.prod(len(axis.values) for axis in axes)
-    if cells > limit:
+    if cells * datasets > limit:
+        sizes = [str(len(a.values)) for a in axes] + (
+            [f"{datasets} datasets"] if datasets > 1 else []
+        )
         raise error(
             ErrorCode.LIMIT_SWEEP_CELLS,
-            f"the grid has {cells:,} cells; a sweep holds at most {limit:,} "
-            f"({' x '.join(str(len(a.values)) for a in axes)})",
-            extra={"cells": cells, "limit": limit},
+            f"the grid has {cells * datasets:,} cells; a sweep holds at most {limit:,} "
+            f"({' x '.join(sizes)})",
+            extra={"cells": cells * datasets, "limit": limit},
         )
     return cells
 

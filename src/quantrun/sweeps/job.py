@@ -34,24 +34,27 @@ UPDATE_SECONDS = 0.5
 
 
 def job_work(request: SweepRequest) -> JobWork:
-    """What a sweep job records beside its base run request."""
-    return JobWork(
-        kind=KIND,
-        spec={
-            "grid": [axis.model_dump(mode="json") for axis in request.grid],
-            "skip_invalid": request.skip_invalid,
-        },
-        runner=RUNNER,
-    )
+    """What a sweep job records beside its base run request (the further datasets of a
+    dataset axis only when there are some, so other sweep jobs keep their ids)."""
+    spec: dict[str, Any] = {
+        "grid": [axis.model_dump(mode="json") for axis in request.grid],
+        "skip_invalid": request.skip_invalid,
+    }
+    if request.datasets:
+        spec["datasets"] = request.dataset_fields()
+    return JobWork(kind=KIND, spec=spec, runner=RUNNER)
 
 
 def sweep_request(job: dict[str, Any]) -> SweepRequest:
     """The sweep a job file records."""
     spec = job["spec"]
-    return SweepRequest(
-        run=RunCreateRequest.from_record(job["request"]),
-        grid=[GridAxis.model_validate(axis) for axis in spec["grid"]],
-        skip_invalid=bool(spec.get("skip_invalid", False)),
+    return SweepRequest.model_validate(
+        {
+            "run": RunCreateRequest.from_record(job["request"]),
+            "grid": [GridAxis.model_validate(axis) for axis in spec["grid"]],
+            "skip_invalid": bool(spec.get("skip_invalid", False)),
+            "datasets": spec.get("datasets", []),
+        }
     )
 
 

@@ -6,6 +6,11 @@ dataset, the window, the strategy's version, risk, costs and the engine), plus t
 ids, the strategy and the engine version, the axes and the cells skipped as invalid. No path,
 no time, no worker count: the same sweep on any executor has the same id and the same bytes.
 
+Schema 1 is a sweep of one dataset; schema 2 (identity and manifest) one whose dataset is an
+axis (D47): each cell also names its ``symbol`` and ``dataset_id``, and the manifest lists the
+``datasets`` of the axis. Those fields are written only when set (:class:`_Record`), so a sweep
+of one dataset keeps schema 1, its id and its bytes; both schemas are read.
+
 Everything else reads these by attribute; ``sweep.json`` is read only here.
 """
 
@@ -13,9 +18,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from quantrun.canonical import canonical_hash, sha256_hex
 from quantrun.sweeps.grid import GridAxis
@@ -25,14 +37,32 @@ RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
 SWEEP_SCHEMA_VERSION = 1
 SWEEP_IDENTITY_VERSION = 1
+#: The schemas of a sweep whose dataset is an axis (several datasets).
+AXIS_SCHEMA_VERSION = 2
+AXIS_IDENTITY_VERSION = 2
+READABLE_SCHEMAS = (SWEEP_SCHEMA_VERSION, AXIS_SCHEMA_VERSION)
 
 Number = int | float
 
 
 class _Record(BaseModel):
-    """Frozen, unknown keys refused; numbers keep their JSON type (see runs/manifest.py)."""
+    """Frozen, unknown keys refused; numbers keep their JSON type (see runs/manifest.py).
+    A field in ``LATER`` (added with schema 2) is written only when it is set, so a record
+    without it dumps (and hashes) exactly as it did before the field existed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    LATER: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _without_unset_later_fields(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.LATER:
+                if data.get(name) is None:
+                    data.pop(name, None)
+        return data
 
 
 class SweepProblem(Exception):
@@ -40,10 +70,15 @@ class SweepProblem(Exception):
 
 
 class CellRef(_Record):
-    """One cell as the identity holds it: its validated parameters and its run id."""
+    """One cell as the identity holds it: its validated parameters and its run id (and, on a
+    dataset axis, the symbol and dataset it reads)."""
+
+    LATER = frozenset({"symbol", "dataset_id"})
 
     params: dict[str, Any]
     run_id: str
+    symbol: str | None = None
+    dataset_id: str | None = None
 
 
 class StrategyPin(_Record):
@@ -74,12 +109,17 @@ class SkippedCell(_Record):
 
 
 class SweepCell(_Record):
-    """A cell of the manifest: its number (grid order), grid values, all parameters, run id."""
+    """A cell of the manifest: its number (grid order), grid values, all parameters, run id;
+    on a dataset axis also the symbol and the dataset it reads (schema 2)."""
+
+    LATER = frozenset({"symbol", "dataset_id"})
 
     cell: int
     grid: dict[str, Any]
     params: dict[str, Any]
     run_id: str
+    symbol: str | None = None
+    dataset_id: str | None = None
 
 
 class SweepFile(_Record):
@@ -96,6 +136,20 @@ class SweepDataset(_Record):
     last_bar: str | None
     base_timeframe: str
     sources: list[dict[str, Any]]
+
+
+class AxisDataset(_Record):
+    """One dataset of a sweep's dataset axis as the manifest records it: its symbol, its input
+    fields as its cells' runs record them (``paths`` under their labels, or ``dataset``), and
+    the dataset read."""
+
+    symbol: str
+    request: dict[str, Any]
+    dataset: SweepDataset
+
+
+#: The input fields of a recorded run request (the rest is shared by every dataset).
+INPUT_KEYS = ("symbol", "paths", "dataset", "labels")
 
 
 class SweepManifest(_Record):
@@ -117,10 +171,37 @@ class SweepManifest(_Record):
     results: list[SweepFile]
     #: Metric ids, in the results table's column order after the parameters and run_id.
     metrics: list[str]
+    #: The dataset axis, in order (schema 2 only; ``request``, ``dataset`` and ``symbol``
+    #: above are its first dataset's).
+    datasets: list[AxisDataset] | None = None
+
+    LATER = frozenset({"datasets"})
 
     @property
     def axis_names(self) -> list[str]:
         return [axis.name for axis in self.identity.axes]
+
+    def inputs(self) -> list[AxisDataset]:
+        """Every dataset of the sweep, in axis order (one for a schema 1 sweep)."""
+        if self.datasets is not None:
+            return list(self.datasets)
+        recorded = {k: self.request[k] for k in INPUT_KEYS if k in self.request}
+        return [AxisDataset(symbol=self.symbol, request=recorded, dataset=self.dataset)]
+
+    def input_of(self, cell: SweepCell) -> AxisDataset:
+        """The dataset ``cell`` reads."""
+        inputs = self.inputs()
+        if cell.dataset_id is None:
+            return inputs[0]
+        return next(
+            item
+            for item in inputs
+            if item.dataset.dataset_id == cell.dataset_id and item.symbol == cell.symbol
+        )
+
+    @property
+    def symbols(self) -> list[str]:
+        return [item.symbol for item in self.inputs()]
 
     @property
     def strategy(self) -> StrategyPin:
@@ -150,7 +231,7 @@ class SweepSummary(_Record):
         return cls(
             sweep_id=manifest.sweep_id,
             created_at=created_at,
-            symbol=manifest.symbol,
+            symbol=",".join(manifest.symbols),
             timeframe=manifest.timeframe,
             strategy=manifest.strategy.id,
             strategy_version=manifest.strategy.version,
@@ -168,13 +249,38 @@ class SweepSummary(_Record):
         return data
 
 
+def dataset_names(manifest: SweepManifest, cell: SweepCell) -> dict[str, str]:
+    """``{"symbol", "dataset_id"}`` of the dataset ``cell`` reads (any schema)."""
+    item = manifest.input_of(cell)
+    return {"symbol": item.symbol, "dataset_id": item.dataset.dataset_id}
+
+
+def dataset_list(manifest: SweepManifest) -> list[dict[str, Any]]:
+    """The dataset axis as listings show it: each dataset's symbol, id and input, in order."""
+    return [
+        {
+            "symbol": item.symbol,
+            "dataset_id": item.dataset.dataset_id,
+            "paths": item.request.get("paths", []),
+            "dataset": item.request.get("dataset"),
+            "first_bar": item.dataset.first_bar,
+            "last_bar": item.dataset.last_bar,
+            "rows": item.dataset.rows,
+        }
+        for item in manifest.inputs()
+    ]
+
+
 def load_sweep_manifest(folder: Path) -> SweepManifest:
     """The manifest of a sweep folder; SweepProblem when missing or not one."""
     try:
         data = json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
-        return SweepManifest.model_validate(data)
+        manifest = SweepManifest.model_validate(data)
     except (OSError, ValueError, UnicodeDecodeError, ValidationError):
         raise SweepProblem(f"{SWEEP_FILE} is missing or not a sweep manifest") from None
+    if manifest.schema_version not in READABLE_SCHEMAS:
+        raise SweepProblem(f"{SWEEP_FILE} has schema {manifest.schema_version}, newer than this")
+    return manifest
 
 
 def verify_sweep_folder(folder: Path, expected_id: str) -> SweepManifest:

@@ -7,6 +7,10 @@ for all the cells asked for; each cell's run id is checked against the sweep's b
 is written (SWEEP_INPUT_CHANGED when the inputs no longer give it), then the builder's
 :func:`~quantrun.runs.builder.create_run` writes and registers the run — the same bytes as
 ``runs create`` with the same inputs, and nothing rewritten when the run exists already.
+
+On a dataset axis a cell's request reads the cell's own dataset (its symbol and its files or
+stored dataset, :meth:`~quantrun.sweeps.manifest.SweepManifest.input_of`); each dataset the
+cells asked for is read once.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import (
     DatasetInput,
+    Prepared,
     RunResult,
     create_run,
     identify,
@@ -30,7 +35,10 @@ from quantrun.runs.builder import (
 from quantrun.runs.policy import require_creation
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
-from quantrun.sweeps.manifest import SweepCell, SweepManifest
+from quantrun.sweeps.manifest import INPUT_KEYS, AxisDataset, SweepCell, SweepManifest
+
+if TYPE_CHECKING:
+    from quantrun.runs.request import StrategyFinder
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,9 @@ def cell_request(
     """The run request of ``cell``: what ``runs create`` would be given for it (with
     ``find_files``, its inputs found again; else they stay under their recorded labels, for a
     build that reads the stored dataset instead)."""
-    recorded = dict(manifest.request)
+    item = manifest.input_of(cell)
+    recorded = {k: v for k, v in manifest.request.items() if k not in INPUT_KEYS}
+    recorded |= item.request
     extra: dict[str, Any] = {
         "params": cell.params,
         "strategy_version": manifest.strategy.version,
@@ -58,21 +68,22 @@ def cell_request(
         "identity_schema": manifest.versions.get("identity_schema"),
     }
     if recorded.get("dataset") is None:
-        labels = [str(source.get("path")) for source in manifest.dataset.sources]
+        sources = item.dataset.sources
+        labels = [str(source.get("path")) for source in sources]
         extra["paths"] = [
             _found(label, str(source.get("sha256")), settings) if find_files else label
-            for label, source in zip(labels, manifest.dataset.sources, strict=True)
+            for label, source in zip(labels, sources, strict=True)
         ]
         extra["labels"] = labels
     return RunCreateRequest.from_record(recorded | extra)
 
 
-def stored_input(manifest: SweepManifest, settings: Settings) -> DatasetInput | None:
-    """The sweep's dataset as its runs record it, read from RUNS_ROOT's store (verified), or
+def stored_input(item: AxisDataset, settings: Settings) -> DatasetInput | None:
+    """A dataset of the sweep as its runs record it, read from RUNS_ROOT's store (verified), or
     None when it is no longer stored. The sources are the sweep's record of the input files,
     so the runs say what ``runs create`` of those files would say, wherever the files are."""
     try:
-        loaded = DatasetStore(settings.runs_root).load_for_run(manifest.dataset.dataset_id)
+        loaded = DatasetStore(settings.runs_root).load_for_run(item.dataset.dataset_id)
     except QuantrunError as missing:
         if missing.code != ErrorCode.DATASET_NOT_FOUND:
             raise
@@ -82,7 +93,7 @@ def stored_input(manifest: SweepManifest, settings: Settings) -> DatasetInput | 
         loaded.content_sha256,
         loaded.bars,
         loaded.quality,
-        [dict(source) for source in manifest.dataset.sources],
+        [dict(source) for source in item.dataset.sources],
     )
 
 
@@ -90,6 +101,16 @@ def _found(label: str, sha256: str, settings: Settings) -> str:
     candidate = Path(label)
     upload = settings.layout.upload(sha256)
     return str(candidate if candidate.is_file() or not upload.is_file() else upload)
+
+
+def _read(
+    manifest: SweepManifest, cell: SweepCell, settings: Settings, find: StrategyFinder
+) -> tuple[Prepared, bool]:
+    """The dataset ``cell`` reads, prepared once, and whether it was read from its files."""
+    stored = stored_input(manifest.input_of(cell), settings)
+    files = stored is None
+    first = cell_request(manifest, cell, settings, find_files=files)
+    return prepare(first, settings, resolved=first.resolve(find), dataset=stored), files
 
 
 def materialize(
@@ -100,12 +121,13 @@ def materialize(
         return []
     require_creation(settings, server=False)
     find = strategy_finder(settings)
-    stored = stored_input(manifest, settings)
-    files = stored is None
-    first = cell_request(manifest, cells[0], settings, find_files=files)
-    prepared = prepare(first, settings, resolved=first.resolve(find), dataset=stored)
+    read: dict[str, tuple[Prepared, bool]] = {}
     done = []
     for cell in cells:
+        key = manifest.input_of(cell).dataset.dataset_id
+        if key not in read:
+            read[key] = _read(manifest, cell, settings, find)
+        prepared, files = read[key]
         request = cell_request(manifest, cell, settings, find_files=files)
         resolved = request.resolve(find)
         _identity, run_id = identify(prepared.run_bars, resolved)

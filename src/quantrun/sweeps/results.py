@@ -1,10 +1,11 @@
 """The results table: one row per cell in grid order — its number, its grid values, its run id
 and every metric — written as Parquet and CSV, and read back sorted and filtered.
 
-Columns: ``cell``, each axis's parameter (validated values), ``run_id``, then every metric of
-:data:`quantrun.metrics.METRICS` in table order (counts as integers, the rest as floats, an
-undefined value empty). The bytes depend only on the values, so the same cells give the same
-files whatever computed them.
+Columns: ``cell``, on a dataset axis ``symbol`` and ``dataset_id`` (D47; a sweep of one
+dataset has neither, as before), each axis's parameter (validated values), ``run_id``, then
+every metric of :data:`quantrun.metrics.METRICS` in table order (counts as integers, the rest
+as floats, an undefined value empty). The bytes depend only on the values, so the same cells
+give the same files whatever computed them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from quantrun.runs.export import safe_frame
 from quantrun.sweeps.store import CellResult
 
 FIXED_COLUMNS = ("cell", "run_id")
+#: The columns that name a cell's dataset on a dataset axis.
+DATASET_COLUMNS = ("symbol", "dataset_id")
 #: The metrics ``sweeps create`` prints per cell (and ``--json`` carries).
 HEADLINE = ("total_return", "sharpe", "max_drawdown", "trades")
 #: Metrics where a smaller value is the better one ("best" sorts them ascending).
@@ -40,16 +43,21 @@ def _dtype(metric: str) -> pl.DataType:
 
 def reserved_columns() -> frozenset[str]:
     """Names a grid axis may not take: the table's own columns."""
-    return frozenset(FIXED_COLUMNS) | frozenset(metric_ids())
+    return frozenset(FIXED_COLUMNS) | frozenset(DATASET_COLUMNS) | frozenset(metric_ids())
 
 
 def results_frame(
     axes: Sequence[str],
     params: Sequence[Mapping[str, Any]],
     results: Sequence[CellResult],
+    datasets: Sequence[tuple[str, str]] | None = None,
 ) -> pl.DataFrame:
-    """The table of ``results`` (one per cell, in cell order) with each cell's ``params``."""
+    """The table of ``results`` (one per cell, in cell order) with each cell's ``params``
+    and, on a dataset axis, each cell's ``(symbol, dataset_id)``."""
     columns: list[pl.Series] = [pl.Series("cell", [r.cell for r in results], dtype=pl.Int64)]
+    if datasets is not None:
+        for position, name in enumerate(DATASET_COLUMNS):
+            columns.append(pl.Series(name, [d[position] for d in datasets], dtype=pl.String))
     for name in axes:
         columns.append(pl.Series(name, [p[name] for p in params]))
     columns.append(pl.Series("run_id", [r.run_id for r in results], dtype=pl.String))

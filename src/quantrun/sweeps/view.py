@@ -9,7 +9,14 @@ from typing import Any
 import polars as pl
 
 from quantrun.errors import ErrorCode, error
-from quantrun.sweeps.manifest import RESULTS_CSV, RESULTS_PARQUET, SweepCell, SweepManifest
+from quantrun.sweeps.manifest import (
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    SweepCell,
+    SweepManifest,
+    dataset_list,
+    dataset_names,
+)
 from quantrun.sweeps.results import HEADLINE, ranked
 from quantrun.sweeps.store import SweepStore
 
@@ -50,15 +57,35 @@ class SweepView:
             )
         return self.manifest.cells[number]
 
+    def dataset_frame(self, dataset: int | None) -> pl.DataFrame:
+        """The results of dataset ``dataset`` of the axis (its place, from 0), or of every
+        dataset (None); USAGE_INVALID_OPTION for a dataset the sweep does not have."""
+        if dataset is None:
+            return self.results
+        inputs = self.manifest.inputs()
+        if not 0 <= dataset < len(inputs):
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION,
+                f"sweep {self.sweep_id[:12]} has datasets 0 to {len(inputs) - 1}, not {dataset}",
+            )
+        if len(inputs) == 1:
+            return self.results
+        item = inputs[dataset]
+        return self.results.filter(
+            (pl.col("dataset_id") == item.dataset.dataset_id) & (pl.col("symbol") == item.symbol)
+        )
+
     def ranked(
         self,
         *,
         by: str | None = None,
         min_trades: int | None = None,
         top: int | None = None,
+        dataset: int | None = None,
     ) -> pl.DataFrame:
-        """The results, best first by ``by`` (grid order without), filtered and cut."""
-        return ranked(self.results, by=by, min_trades=min_trades, top=top)
+        """The results (of one dataset of the axis, or all), best first by ``by`` (grid order
+        without), filtered and cut."""
+        return ranked(self.dataset_frame(dataset), by=by, min_trades=min_trades, top=top)
 
     def rows(
         self,
@@ -67,13 +94,16 @@ class SweepView:
         min_trades: int | None = None,
         top: int | None = None,
         metrics: tuple[str, ...] = HEADLINE,
+        dataset: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The ranked cells as ``{"cell", "params", "run_id", metric: value...}``."""
-        frame = self.ranked(by=by, min_trades=min_trades, top=top)
+        """The ranked cells as ``{"cell", "params", "symbol", "dataset_id", "run_id",
+        metric: value...}``."""
+        frame = self.ranked(by=by, min_trades=min_trades, top=top, dataset=dataset)
         out = []
         for values in frame.select(["cell", "run_id", *metrics]).to_dicts():
             cell = self.manifest.cells[values["cell"]]
-            out.append({"cell": cell.cell, "params": cell.params} | values)
+            names = dataset_names(self.manifest, cell)
+            out.append({"cell": cell.cell, "params": cell.params} | names | values)
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -85,6 +115,7 @@ class SweepView:
             "timeframe": m.timeframe,
             "window": m.window,
             "dataset_id": m.dataset.dataset_id,
+            "datasets": dataset_list(m),
             "axes": [axis.model_dump(mode="json") for axis in m.identity.axes],
             "cells": len(m.cells),
             "skipped": [s.model_dump(mode="json") for s in m.skipped],

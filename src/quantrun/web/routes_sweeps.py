@@ -18,10 +18,10 @@ from quantrun.fields import validated
 from quantrun.runs.jobs import SUCCEEDED, submit_upload
 from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.request import RunCreateRequest
-from quantrun.sweeps.grid import grid_from_json
+from quantrun.sweeps.grid import GridAxis, grid_from_json
 from quantrun.sweeps.job import job_work
 from quantrun.sweeps.plan import check
-from quantrun.sweeps.request import GRID_FIELDS, SweepRequest
+from quantrun.sweeps.request import GRID_FIELDS, SweepRequest, stored_datasets
 from quantrun.sweeps.store import SweepStore
 from quantrun.web.forms import form_data, form_fields
 from quantrun.web.problems import problem_responses
@@ -49,6 +49,13 @@ def sweep_view(
     min_trades: Annotated[
         int | None, Query(ge=0, description="Only cells with at least this many trades.")
     ] = None,
+    dataset: Annotated[
+        str | None,
+        Query(
+            description="On a dataset axis: the dataset shown (its place, from 0; default 0), "
+            "or 'all'."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """The sweep view model for the query parameters of /sweeps/{id} and its API twin."""
     return sweep_detail(
@@ -60,6 +67,7 @@ def sweep_view(
         agg=agg,
         sort=sort,
         min_trades=min_trades,
+        dataset=dataset,
     )
 
 
@@ -156,6 +164,13 @@ def post_sweep(
     skip_invalid: Annotated[
         bool, Form(description="Leave out (and record) cells the strategy refuses.")
     ] = False,
+    datasets: Annotated[
+        str | None,
+        Form(
+            description="More datasets of the dataset axis, after the upload (or `dataset`): "
+            'a JSON list of stored datasets, e.g. [{"symbol": "DOTUSDT", "dataset": "ID"}].'
+        ),
+    ] = None,
     **form: Any,
 ) -> JSONResponse:
     ctx = context(request)
@@ -163,13 +178,12 @@ def post_sweep(
     require_creation(settings, server=True)
     fields = form_data(RunCreateRequest, form, exclude=GRID_FIELDS)
     axes = grid_from_json(grid, settings.max_sweep_cells)
+    more = stored_datasets(datasets)
     has_file = file is not None and (bool(file.filename) or file.size not in (None, 0))
     if fields.get("dataset") is not None:
         if has_file:
             raise error(ErrorCode.USAGE_INVALID_OPTION, "send a file or a dataset, not both")
-        sweep = SweepRequest(
-            run=validated(RunCreateRequest, fields), grid=axes, skip_invalid=skip_invalid
-        )
+        sweep = _sweep(validated(RunCreateRequest, fields), axes, skip_invalid, more)
         check(sweep, settings)  # every cell validated before anything is queued
         job, _new = ctx.jobs.submit(sweep.run, None, job_work(sweep))
     else:
@@ -177,7 +191,7 @@ def post_sweep(
             raise error(ErrorCode.UPLOAD_MISSING, "no file in the request")
         # The upload stands in for `paths` until it is stored by content.
         run = validated(RunCreateRequest, {"paths": ["upload.csv"], **fields})
-        sweep = SweepRequest(run=run, grid=axes, skip_invalid=skip_invalid)
+        sweep = _sweep(run, axes, skip_invalid, more)
         check(sweep, settings)  # a bad grid or cell fails now, before the upload is stored
         job, _new = submit_upload(
             ctx.jobs, run, file.file, file.filename or "upload.csv", job_work(sweep)
@@ -190,6 +204,13 @@ def post_sweep(
     if summary["state"] == SUCCEEDED and sweep_id and SweepStore(settings).existing(sweep_id):
         return JSONResponse({"job": summary, "sweep_id": sweep_id, "created": False}, 200)
     return JSONResponse({"job": summary, "sweep_id": None}, 202)
+
+
+def _sweep(
+    run: RunCreateRequest, axes: list[GridAxis], skip_invalid: bool, more: list[Any]
+) -> SweepRequest:
+    data = {"run": run, "grid": axes, "skip_invalid": skip_invalid, "datasets": more}
+    return validated(SweepRequest, data)
 
 
 @pages.get("/sweeps")

@@ -7,6 +7,10 @@ table, best first by a metric, with a minimum-trades filter. The choice lives in
 (``?metric=sharpe&x=fast&y=slow&agg=max&sort=sharpe&min_trades=5``), so reloads and shared
 links show the same view. A click on a heatmap square or a table row materialises that cell
 (``POST /api/v1/sweeps/{id}/cells/{k}/run``) and opens its run page.
+
+On a dataset axis (D47) the page shows one dataset at a time (``?dataset=K``, its place on the
+axis from 0; the first by default), or ``dataset=all``: every dataset, the heatmap then
+aggregating over datasets too. The table has a symbol column.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from quantrun.web.views import Context, creation_state
 #: Rows the results table shows (the JSON twin and the CSV export have every cell).
 TABLE_ROWS = 500
 DEFAULT_METRIC = "sharpe"
+#: ``?dataset=`` for every dataset of the axis at once.
+ALL_DATASETS = "all"
 
 
 def sweeps_index(ctx: Context) -> dict[str, Any]:
@@ -61,10 +67,15 @@ def sweep_detail(
     agg: str | None = None,
     sort: str | None = None,
     min_trades: int | None = None,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """One sweep: its spec, the heatmap and line chart of ``metric``, the results table."""
     view = open_sweep(sweep_id, ctx.settings)
     manifest = view.manifest
+    inputs = manifest.inputs()
+    numbers = [str(k) for k in range(len(inputs))]
+    dataset = _choice(dataset, [*numbers, ALL_DATASETS], "0", "dataset")
+    chosen = None if dataset == ALL_DATASETS else int(dataset)
     axes = manifest.axis_names
     metric_ids = [m.id for m in METRICS]
     metric = _choice(metric, metric_ids, DEFAULT_METRIC, "metric")
@@ -77,10 +88,10 @@ def sweep_detail(
     y = None if y == "" else _choice(y, others, y_default, "y") if others else None
     agg = _choice(agg, list(AGGREGATIONS), "max", "agg")
     sort = _choice(sort, [*metric_ids, "cell"], metric, "sort")
-    frame = view.results
+    frame = view.dataset_frame(chosen)
     heatmap = surface(frame, metric, x, y, agg, min_trades=min_trades) if y is not None else None
     line = surface(frame, metric, x, None, agg, min_trades=min_trades)
-    ranked = view.ranked(by=None if sort == "cell" else sort, min_trades=min_trades)
+    ranked = view.ranked(by=None if sort == "cell" else sort, min_trades=min_trades, dataset=chosen)
     shown = ranked.head(TABLE_ROWS)
     table_metrics = list(HEADLINE) + ([metric] if metric not in HEADLINE else [])
     rows = []
@@ -90,6 +101,7 @@ def sweep_detail(
             values
             | {
                 "grid": {name: cell.params.get(name) for name in axes},
+                "symbol": manifest.input_of(cell).symbol,
                 "materialized": run_exists(ctx.settings, cell.run_id),
                 "run_url": f"/runs/{cell.run_id}",
             }
@@ -97,6 +109,8 @@ def sweep_detail(
     units = {m.id: m.unit for m in METRICS}
     labels = {m.id: m.label for m in METRICS}
     query = {"metric": metric, "x": x, "y": y or "", "agg": agg, "sort": sort}
+    if len(inputs) > 1:
+        query["dataset"] = dataset
     if min_trades is not None:
         query["min_trades"] = str(min_trades)
     return {
@@ -109,11 +123,16 @@ def sweep_detail(
             "sort": sort,
             "min_trades": min_trades,
             "lower_is_better": metric in LOWER_IS_BETTER,
-        },
+        }
+        | ({"dataset": dataset} if len(inputs) > 1 else {}),
         "options": {
             "metrics": [{"id": m, "label": labels[m], "unit": units[m]} for m in metric_ids],
             "axes": axes,
             "aggregations": list(AGGREGATIONS),
+            "datasets": [
+                {"value": number, "symbol": item.symbol, "dataset_id": item.dataset.dataset_id}
+                for number, item in zip(numbers, inputs, strict=True)
+            ],
         },
         "heatmap": heatmap.to_dict() if heatmap is not None else None,
         "line": line.to_dict(),
@@ -121,6 +140,7 @@ def sweep_detail(
             "metrics": [{"id": m, "label": labels[m], "unit": units[m]} for m in table_metrics],
             "axes": axes,
             "rows": rows,
+            "symbols": len(inputs) > 1,
             "shown": len(rows),
             "matching": ranked.height,
             "total": frame.height,
