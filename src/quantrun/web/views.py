@@ -140,6 +140,8 @@ def _sweep_fields(job: dict[str, Any]) -> dict[str, Any]:
         "kind": "sweep",
         "cells_done": job.get("cells_done"),
         "cells_total": job.get("cells_total"),
+        "estimate": job.get("estimate"),
+        "eta_seconds": job.get("eta_seconds"),
         "sweep_id": sweep_id,
         "sweep_url": f"/sweeps/{sweep_id}" if sweep_id else None,
     }

@@ -61,6 +61,18 @@
     }
     if (job.kind === "sweep") {
       setText("job-cells", job.cells_total ? (job.cells_done || 0) + " of " + job.cells_total + " cells" : "counting the sweep's cells\u2026");
+      /* The estimate made before the cells were computed, and the time left as measured. */
+      var estimate = byId("job-estimate");
+      if (estimate) {
+        estimate.setAttribute("data-seconds", job.estimate ? String(job.estimate.seconds) : "");
+        estimate.textContent = job.estimate ? "Estimated " + job.estimate.seconds.toFixed(1) + " s for the cells left when it started: " + job.estimate.basis + "." : "";
+      }
+      var eta = byId("job-eta");
+      if (eta) {
+        var left = job.eta_seconds;
+        eta.setAttribute("data-seconds", left === null || left === undefined ? "" : String(left));
+        eta.textContent = job.state === "running" && left !== null && left !== undefined ? "About " + Math.round(left) + " s left." : "";
+      }
     }
 
     setText("job-created-at", qr.fmt.ts(job.created_at));
