@@ -21,6 +21,7 @@ from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import (
     DatasetInput,
+    Progress,
     RunResult,
     create_run,
     identify,
@@ -31,6 +32,10 @@ from quantrun.runs.policy import require_creation
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.sweeps.manifest import SweepCell, SweepManifest
+
+
+def _no_progress(stage: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,15 @@ def _found(label: str, sha256: str, settings: Settings) -> str:
 
 
 def materialize(
-    manifest: SweepManifest, cells: Sequence[SweepCell], settings: Settings
+    manifest: SweepManifest,
+    cells: Sequence[SweepCell],
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
 ) -> list[Materialized]:
-    """Write and register the runs of ``cells`` (see the module docstring)."""
+    """Write and register the runs of ``cells`` (see the module docstring). ``progress``: the
+    builder's stages as they start (a web job records them)."""
+    report = progress or _no_progress
     if not cells:
         return []
     require_creation(settings, server=False)
@@ -103,7 +114,9 @@ def materialize(
     stored = stored_input(manifest, settings)
     files = stored is None
     first = cell_request(manifest, cells[0], settings, find_files=files)
-    prepared = prepare(first, settings, resolved=first.resolve(find), dataset=stored)
+    prepared = prepare(
+        first, settings, resolved=first.resolve(find), dataset=stored, progress=report
+    )
     done = []
     for cell in cells:
         request = cell_request(manifest, cell, settings, find_files=files)
@@ -116,7 +129,10 @@ def materialize(
                 f"{cell.run_id[:12]}; its inputs now give {run_id[:12]}",
             )
         result = create_run(
-            request, settings, prepared=dataclasses.replace(prepared, resolved=resolved)
+            request,
+            settings,
+            prepared=dataclasses.replace(prepared, resolved=resolved),
+            progress=report,
         )
         done.append(Materialized(cell.cell, result.run_id, result.created, result))
     return done

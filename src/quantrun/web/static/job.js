@@ -93,7 +93,15 @@
     } else {
       retry.hidden = true;
     }
-    if (job.state === "succeeded" && job.sweep_url) {
+    if (job.state === "succeeded" && job.compare_url) {
+      result.textContent = "";
+      result.appendChild(
+        qr.el("p", { className: "flash flash-success", id: "job-success" }, [
+          job.created === false ? "Runs already existed. " : "Runs written. ",
+          qr.el("a", { id: "job-compare-link", href: job.compare_url, text: "Compare them" }),
+        ])
+      );
+    } else if (job.state === "succeeded" && job.sweep_url) {
       result.textContent = "";
       result.appendChild(
         qr.el("p", { className: "flash flash-success", id: "job-success" }, [
@@ -134,8 +142,9 @@
       var job = result.body;
       render(job);
       if (job.state === "succeeded") {
-        note(job.sweep_url ? "Opening the sweep\u2026" : "Opening the run\u2026");
-        if (job.sweep_url) window.location.replace(job.sweep_url);
+        note(job.compare_url ? "Opening the comparison\u2026" : job.sweep_url ? "Opening the sweep\u2026" : "Opening the run\u2026");
+        if (job.compare_url) window.location.replace(job.compare_url);
+        else if (job.sweep_url) window.location.replace(job.sweep_url);
         else if (job.run_url) window.location.replace(runLink(job));
         return;
       }
@@ -157,7 +166,7 @@
 
   var initial = root.getAttribute("data-state");
   if (initial === "succeeded") {
-    var link = byId("job-sweep-link") || byId("job-run-link");
+    var link = byId("job-compare-link") || byId("job-sweep-link") || byId("job-run-link");
     if (link) window.location.replace(link.getAttribute("href"));
   } else if (initial !== "failed") {
     timer = window.setTimeout(poll, 100);
