@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect
 
 import test_web_e2e
 from quantrun.api import create_run, create_sweep, open_sweep
-from quantrun.runs.jobs import JobStore
 from quantrun.data.demo import write_demo_csv
+from quantrun.runs.jobs import JobStore
 from quantrun.settings import Settings
 from test_web_e2e import VisitFactory
 from web_server import LiveServer

@@ -76,6 +76,7 @@ def test_the_estimate_comes_from_the_clock_before_any_progress(
     # Cells 0 and 1 calibrate (cell 1 is timed); 4 are left for one worker.
     assert estimate == Estimate(seconds=1.0, per_cell=0.25, cells=4, workers=1, measured_cell=1)
     assert estimate.basis() == "4 cell(s) left x 0.250 s a cell (measured on cell 1) / 1 worker"
+    assert estimate.text() == f"estimated 1.0 s ({estimate.basis()})"
     # The calibration cells' results are kept: the first progress already counts them, and
     # every cell was computed once.
     assert recorder.events[2] == ("advanced", 2, 6)
@@ -133,12 +134,12 @@ def test_the_cli_prints_count_then_estimate_then_the_bar(
     lines = made.stderr.splitlines()
     assert lines[0].endswith(": 6 cell(s)")
     shown = re.fullmatch(
-        r"  estimated (\d+\.\d) s \(4 cell\(s\) left x (\d+\.\d+) s a cell "
+        r"  estimated ([0-9.e-]+) s \(4 cell\(s\) left x (\d+\.\d+) s a cell "
         r"\(measured on cell 1\) / 1 worker\)",
         lines[1],
     )
     assert shown is not None, lines
-    assert float(shown[2]) > 0
+    assert float(shown[1]) > 0 and float(shown[2]) > 0
     other = Settings(runs_root=tmp_path / "json")
     as_json = CliRunner().invoke(
         main, [*args[:-2], "--runs-root", str(other.runs_root), "--json"], catch_exceptions=False

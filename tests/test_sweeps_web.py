@@ -230,6 +230,14 @@ def test_post_a_sweep_runs_it_as_a_job(demo_csv: Path, settings: Settings, tmp_p
         assert job["state"] == "succeeded", job
         assert job["sweep_id"] == expected.sweep_id
         assert (job["cells_done"], job["cells_total"]) == (6, 6)
+        # The estimate made before the cells were computed, measured, and the time left.
+        estimate = job["estimate"]
+        assert estimate["seconds"] > 0 and estimate["per_cell"] > 0, estimate
+        assert (estimate["cells"], estimate["measured_cell"]) == (4, 1)
+        assert estimate["seconds"] == pytest.approx(4 * estimate["per_cell"] / estimate["workers"])
+        assert job["eta_seconds"] == 0.0
+        finished = client.get(f"/jobs/{job_id}").text
+        assert 'id="job-estimate"' in finished and estimate["basis"] in finished
         assert job["sweep_url"] == f"/sweeps/{expected.sweep_id}"
         ours = on.layout.sweep(expected.sweep_id)
         assert (ours / "results.parquet").read_bytes() == (

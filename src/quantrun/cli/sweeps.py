@@ -192,7 +192,7 @@ class _SweepBar(SweepProgress):
         self._say(f"sweep {sweep_id[:16]}: {total} cell(s){extra}")
 
     def estimated(self, estimate: Estimate) -> None:
-        self._say(f"  estimated {estimate.seconds:.1f} s ({estimate.basis()})")
+        self._say(f"  {estimate.text()}")
 
     def advanced(self, done: int, total: int) -> None:
         if self.console is None or (done >= total and self._progress is None):

@@ -33,6 +33,11 @@ class Estimate:
             f"{self.measured_cell}) / {where}"
         )
 
+    def text(self) -> str:
+        """``estimated 2.2 s (98 cell(s) left x ...)``: the estimate and its basis."""
+        shown = f"{self.seconds:.1f}" if self.seconds >= 1 else f"{self.seconds:.2g}"
+        return f"estimated {shown} s ({self.basis()})"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"basis": self.basis()}
 

@@ -65,7 +65,7 @@
       var estimate = byId("job-estimate");
       if (estimate) {
         estimate.setAttribute("data-seconds", job.estimate ? String(job.estimate.seconds) : "");
-        estimate.textContent = job.estimate ? "Estimated " + job.estimate.seconds.toFixed(1) + " s for the cells left when it started: " + job.estimate.basis + "." : "";
+        estimate.textContent = job.estimate ? "Estimated " + (job.estimate.seconds >= 1 ? job.estimate.seconds.toFixed(1) : job.estimate.seconds.toPrecision(2)) + " s for the cells left when it started: " + job.estimate.basis + "." : "";
       }
       var eta = byId("job-eta");
       if (eta) {
