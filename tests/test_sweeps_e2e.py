@@ -1,5 +1,6 @@
 """A sweep in a real headless Chromium against ``quantrun serve``: the list, the sweep page with
-its heatmap drawn, a click on a square that materialises that cell and lands on its run page.
+its heatmap drawn, a click on a square that materialises that cell (a job: its page, then the
+run) and lands on its run page, and two ticked cells compared.
 
 The browser, the screenshot-taking ``Visit`` and the checks every page passes (no stack trace,
 no RUNS_ROOT path, no script error, no failed request) are the journeys' own
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, expect
 import test_web_e2e
 from quantrun.api import create_run, create_sweep, open_sweep
 from quantrun.data.demo import write_demo_csv
+from quantrun.runs.jobs import JobStore
 from quantrun.settings import Settings
 from test_web_e2e import VisitFactory
 from web_server import LiveServer
@@ -25,7 +27,8 @@ playwright = test_web_e2e.playwright
 browser = test_web_e2e.browser
 visit_factory = test_web_e2e.visit_factory
 
-RUN_URL = re.compile(r"/runs/(?P<run_id>[0-9a-f]{64})$")
+# The job page lands on the run with a flash note (?flash=created) when it wrote it.
+RUN_URL = re.compile(r"/runs/(?P<run_id>[0-9a-f]{64})(\?flash=\w+)?$")
 
 
 def _square_centre(page: Page, col: int, row: int) -> dict[str, float]:
@@ -93,6 +96,11 @@ def test_open_a_sweep_see_the_heatmap_click_a_cell_land_on_its_run(
         assert match is not None and match["run_id"] == cell["run_id"]
         expect(page.locator("body")).to_contain_text(cell["run_id"][:12])
         visit.record("cell-run")
+        # It was written by a job, not inside the click's request.
+        jobs = [j for j in JobStore(settings).all() if j.get("kind") == "materialize"]
+        assert [(j["spec"]["cells"], j["state"], j["run_id"]) for j in jobs] == [
+            ([cell["cell"]], "succeeded", cell["run_id"])
+        ]
 
         # The run it wrote is the one `runs create` makes with the cell's parameters.
         other = Settings(runs_root=tmp_path / "runs-create")
@@ -111,3 +119,27 @@ def test_open_a_sweep_see_the_heatmap_click_a_cell_land_on_its_run(
         page.locator('tr.sweep-cell[data-cell="0"] button.open-cell').click()
         page.wait_for_url(RUN_URL)
         assert open_sweep(sweep_id, settings).cell(0).run_id in page.url
+
+        # Tick two cells (one written, one not) and compare them: a job writes the missing run,
+        # and its page lands on the comparison of both, in the order ticked.
+        visit.goto(f"/sweeps/{sweep_id}?sort=cell")
+        button = page.locator("#compare-button")
+        expect(button).to_be_disabled()
+        last = sweep.cells()[-1]
+        assert not (runs_root / "runs" / last["run_id"]).exists()
+        page.locator(f'tr.sweep-cell[data-cell="{cell["cell"]}"] input.compare-check').check()
+        expect(page.locator("#compare-status")).to_contain_text("1 cell selected")
+        page.locator(f'tr.sweep-cell[data-cell="{last["cell"]}"] input.compare-check').check()
+        expect(page.locator("#compare-status")).to_contain_text(f"cell {cell['cell']}")
+        expect(button).to_be_enabled()
+        visit.record("sweep-cells-selected")
+        button.click()
+        page.wait_for_url(
+            re.compile(rf"/compare\?runs={sweep_id}:{cell['cell']},{sweep_id}:{last['cell']}$")
+        )
+        compared = page.locator("#compare-runs tr.compare-run")
+        expect(compared).to_have_count(2)
+        assert compared.nth(0).get_attribute("data-run-id") == cell["run_id"]
+        assert compared.nth(1).get_attribute("data-run-id") == last["run_id"]
+        expect(page.locator("#equity-compare-chart .scatterlayer .trace")).to_have_count(2)
+        visit.record("sweep-cells-compared")

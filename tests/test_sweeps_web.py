@@ -89,25 +89,48 @@ def test_listing_detail_and_twins(made: tuple[Settings, str]) -> None:
         assert client.get(f"/api/v1/sweeps/{sweep_id}/results.xlsx").status_code == 400
 
 
-def test_materialising_a_cell_follows_the_creation_policy(made: tuple[Settings, str]) -> None:
+def test_opening_a_cell_runs_a_job_under_the_creation_policy(made: tuple[Settings, str]) -> None:
     settings, sweep_id = made
     run_id = open_sweep(sweep_id, settings).cell(2).run_id
     with _client(settings) as client:  # creation off
         refused = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
         assert refused.status_code == 403 and refused.json()["code"] == "RUN_CREATION_DISABLED"
-        assert not settings.layout.run(run_id).exists()
-    on = settings.model_copy(update={"enable_run_creation": True})
-    with _client(on) as client:
-        done = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
-        assert done.status_code == 200, done.text
-        assert done.json() == {
+        assert not settings.layout.run(run_id).exists() and not settings.layout.jobs.exists()
+    on = settings.model_copy(update={"enable_run_creation": True, "rate_limit_per_minute": 0})
+    with _client(on, worker=True) as client:
+        queued = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
+        # Not written inside the request: 202 and the job that writes it.
+        assert queued.status_code == 202, queued.text
+        body = queued.json()
+        job_id = body["job"]["job_id"]
+        assert body | {"job": None} == {
             "sweep_id": sweep_id,
+            "cells": [2],
+            "run_ids": [run_id],
             "cell": 2,
             "run_id": run_id,
-            "created": True,
+            "created": None,
+            "job": None,
+            "url": f"/jobs/{job_id}",
+        }
+        assert body["job"]["kind"] == "materialize" and body["job"]["cells"] == [2]
+        page = client.get(f"/jobs/{job_id}")
+        assert "Writing the run of sweep cell 2" in page.text
+        assert f'href="/sweeps/{sweep_id}"' in page.text
+        job = _wait(client, job_id)
+        assert job["state"] == "succeeded", job
+        assert job["run_id"] == run_id and job["run_ids"] == [run_id] and job["created"] is True
+        assert job["run_url"] == f"/runs/{run_id}" and job["compare_url"] is None
+        assert 'id="job-run-link"' in client.get(f"/jobs/{job_id}").text
+        assert client.get(f"/runs/{run_id}").status_code == 200
+        # Written: the run at once, no job.
+        done = client.post(f"/api/v1/sweeps/{sweep_id}/cells/2/run", headers=WEB)
+        assert done.status_code == 200
+        assert done.json() | {"job": "-"} == body | {
+            "created": False,
+            "job": "-",
             "url": f"/runs/{run_id}",
         }
-        assert client.get(f"/runs/{run_id}").status_code == 200
         outside = client.post(f"/api/v1/sweeps/{sweep_id}/cells/6/run", headers=WEB)
         assert outside.status_code == 404 and outside.json()["code"] == "SWEEP_NOT_FOUND"
     with _client(settings) as client:  # off again: a written cell still opens
@@ -118,7 +141,53 @@ def test_materialising_a_cell_follows_the_creation_policy(made: tuple[Settings, 
             for r in client.get(f"/api/v1/sweeps/{sweep_id}?sort=cell").json()["table"]["rows"]
             if r["cell"] == 2
         )
-        assert row["materialized"] is True
+        assert row["materialized"] is True and row["ref"] == f"{sweep_id}:2"
+
+
+def test_comparing_cells_writes_the_missing_runs_then_compares(
+    made: tuple[Settings, str],
+) -> None:
+    settings, sweep_id = made
+    view = open_sweep(sweep_id, settings)
+    on = settings.model_copy(update={"enable_run_creation": True, "rate_limit_per_minute": 0})
+    url = f"/api/v1/sweeps/{sweep_id}/runs"
+    with _client(on, worker=True) as client:
+        for cells, code in (
+            ("", "USAGE_INVALID_OPTION"),
+            ("1,x", "USAGE_INVALID_OPTION"),
+            ("1,1", "USAGE_INVALID_OPTION"),
+            (f"{'0' * 12}:1,2", "USAGE_INVALID_OPTION"),
+            ("1,9", "SWEEP_NOT_FOUND"),
+        ):
+            refused = client.post(url, params={"cells": cells}, headers=WEB)
+            assert refused.json()["code"] == code, cells
+        two = on.model_copy(update={"max_compare_runs": 2})
+        with _client(two) as small:
+            over = small.post(url, params={"cells": "0,1,2"}, headers=WEB)
+            assert over.status_code == 400 and over.json()["code"] == "LIMIT_COMPARE_RUNS"
+        assert not on.layout.jobs.exists()
+
+        # Cell 4 then cell 1 (as ticked, SWEEP_ID:K as the page sends them): a job writes
+        # both, and its page leads to their comparison in that order.
+        refs = f"{sweep_id}:4,{sweep_id[:12]}:1"
+        queued = client.post(url, params={"cells": refs}, headers=WEB)
+        assert queued.status_code == 202, queued.text
+        body = queued.json()
+        assert body["cells"] == [4, 1]
+        assert body["run_ids"] == [view.cell(4).run_id, view.cell(1).run_id]
+        job = _wait(client, body["job"]["job_id"])
+        assert job["state"] == "succeeded", job
+        compare = f"/compare?runs={sweep_id}:4,{sweep_id}:1"
+        assert job["compare_url"] == compare and job["run_ids"] == body["run_ids"]
+        assert 'id="job-compare-link"' in client.get(body["url"]).text
+        shown = client.get(compare)
+        assert shown.status_code == 200, shown.text
+        assert [r["run_id"] for r in client.get(compare + "&format=json").json()["runs"]] == (
+            body["run_ids"]
+        )
+        # Written now: straight to the comparison.
+        again = client.post(url, params={"cells": "4,1"}, headers=WEB)
+        assert again.status_code == 200 and again.json()["url"] == compare
 
 
 def _wait(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -161,6 +230,14 @@ def test_post_a_sweep_runs_it_as_a_job(demo_csv: Path, settings: Settings, tmp_p
         assert job["state"] == "succeeded", job
         assert job["sweep_id"] == expected.sweep_id
         assert (job["cells_done"], job["cells_total"]) == (6, 6)
+        # The estimate made before the cells were computed, measured, and the time left.
+        estimate = job["estimate"]
+        assert estimate["seconds"] > 0 and estimate["per_cell"] > 0, estimate
+        assert (estimate["cells"], estimate["measured_cell"]) == (4, 1)
+        assert estimate["seconds"] == pytest.approx(4 * estimate["per_cell"] / estimate["workers"])
+        assert job["eta_seconds"] == 0.0
+        finished = client.get(f"/jobs/{job_id}").text
+        assert 'id="job-estimate"' in finished and estimate["basis"] in finished
         assert job["sweep_url"] == f"/sweeps/{expected.sweep_id}"
         ours = on.layout.sweep(expected.sweep_id)
         assert (ours / "results.parquet").read_bytes() == (

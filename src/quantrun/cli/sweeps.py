@@ -35,7 +35,7 @@ from quantrun.errors import ErrorCode, error
 from quantrun.fields import validated
 from quantrun.runs.request import RunCreateRequest
 from quantrun.sweeps.grid import parse_grid
-from quantrun.sweeps.progress import SweepProgress
+from quantrun.sweeps.progress import Estimate, SweepProgress
 from quantrun.sweeps.request import GRID_FIELDS, SweepRequest, axis_inputs
 
 #: Cells ``sweeps create`` lists at the end (the best by Sharpe ratio when there are more).
@@ -170,15 +170,22 @@ def _table(cells: list[dict[str, Any]], axes: list[str], symbols: bool) -> None:
 
 
 class _SweepBar(SweepProgress):
-    """The cell count and the estimate on stderr; on a terminal, a rich bar with done/total,
-    cells per second and the time left."""
+    """The cell count, then the estimate (made before any progress), on stderr; on a terminal,
+    then a rich bar with done/total, cells per second and the time left, started at the first
+    progress update. ``console``: where a live bar goes (default: a rich console on stderr
+    when stderr is a terminal)."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, console: Any = None) -> None:
         self.quiet = quiet
-        self.live = not quiet and sys.stderr.isatty()
+        if console is None and not quiet and sys.stderr.isatty():
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self.console = None if quiet else console
         self._progress: Any = None
         self._task: Any = None
         self._started = 0.0
+        self._first = 0
 
     def __enter__(self) -> _SweepBar:
         return self
@@ -187,45 +194,54 @@ class _SweepBar(SweepProgress):
         if self._progress is not None:
             self._progress.stop()
 
-    def planned(self, sweep_id: str, total: int, done: int, skipped: int) -> None:
+    def _say(self, text: str) -> None:
         if self.quiet:
             return
+        if self.console is not None:
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text, err=True)
+
+    def planned(self, sweep_id: str, total: int, done: int, skipped: int) -> None:
         extra = f", {done} already done" if done else ""
         extra += f", {skipped} skipped as invalid" if skipped else ""
-        click.echo(f"sweep {sweep_id[:16]}: {total} cell(s){extra}", err=True)
-        if self.live and done < total:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+        self._say(f"sweep {sweep_id[:16]}: {total} cell(s){extra}")
 
-            self._progress = Progress(
-                TextColumn("cells"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("cells", total=total, completed=done, rate="")
-            self._started = time.monotonic()
-            self._first = done
-
-    def estimated(self, seconds: float, workers: int) -> None:
-        if not self.quiet:
-            where = f"{workers} worker(s)" if workers > 1 else "this process"
-            click.echo(f"  estimated {seconds:.1f} s on {where}", err=True)
+    def estimated(self, estimate: Estimate) -> None:
+        self._say(f"  {estimate.text()}")
 
     def advanced(self, done: int, total: int) -> None:
-        if self._progress is None:
+        if self.console is None or (done >= total and self._progress is None):
             return
+        if self._progress is None:
+            self._start(done, total)
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = f"{(done - self._first) / elapsed:.1f} cells/s"
         self._progress.update(self._task, completed=done, rate=rate)
+
+    def _start(self, done: int, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("cells", total=total, completed=done, rate="")
+        self._progress.refresh()
+        self._started = time.monotonic()
+        self._first = done
 
 
 @sweeps.command("list")

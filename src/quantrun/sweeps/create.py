@@ -10,8 +10,10 @@
 4. a published sweep with that id is returned as it is (``created=False``): nothing is
    recomputed;
 5. the checkpoint of an interrupted attempt is read back: those cells are not computed again;
-6. the first two missing cells are computed here, which times one for the estimate; the rest
-   go to the executor; each finished batch is appended to the checkpoint;
+6. the first two missing cells are computed here, before any progress is reported: the second
+   one's time makes the estimate (:class:`~quantrun.sweeps.progress.Estimate`), reported before
+   the first progress update, and both results are kept; the rest go to the executor; each
+   finished batch is appended to the checkpoint;
 7. the results table and ``sweep.json`` are published atomically, then listed.
 
 A Ctrl-C stops the executor, keeps every finished cell in the checkpoint and raises
@@ -59,7 +61,7 @@ from quantrun.sweeps.manifest import (
     dataset_names,
 )
 from quantrun.sweeps.plan import Plan, check, plan
-from quantrun.sweeps.progress import SweepProgress
+from quantrun.sweeps.progress import Estimate, SweepProgress
 from quantrun.sweeps.request import SweepRequest
 from quantrun.sweeps.results import (
     HEADLINE,
@@ -94,6 +96,8 @@ class SweepResult:
     #: Cells computed by this call, and cells taken from an interrupted attempt's checkpoint.
     computed: int
     resumed: int
+    #: The estimate reported before the cells were computed (None when none were).
+    estimate: Estimate | None = None
 
     def cells(self) -> list[dict[str, Any]]:
         """Every cell in grid order: its number, parameters, run id and headline metrics, and
@@ -116,6 +120,7 @@ class SweepResult:
             "datasets": dataset_list(self.manifest),
             "computed": self.computed,
             "resumed": self.resumed,
+            "estimate": self.estimate.to_dict() if self.estimate else None,
             "cells": self.cells(),
             "skipped": [s.model_dump(mode="json") for s in self.manifest.skipped],
         }
@@ -159,7 +164,7 @@ def create_sweep(
         done = checkpoint.load(planned.run_ids)
         resumed = len(done)
         report.planned(planned.sweep_id, len(planned.cells), resumed, len(planned.skipped))
-        computed = _compute(
+        computed, estimate = _compute(
             planned,
             checkpoint,
             done,
@@ -176,7 +181,9 @@ def create_sweep(
     store.discard_partial(planned.sweep_id)
     log.info("sweep.done", sweep_id=planned.sweep_id, computed=computed, resumed=resumed)
     path = settings.layout.sweep(planned.sweep_id)
-    return SweepResult(planned.sweep_id, published, path, manifest, frame, computed, resumed)
+    return SweepResult(
+        planned.sweep_id, published, path, manifest, frame, computed, resumed, estimate
+    )
 
 
 class _Interrupted(Exception):
@@ -255,8 +262,9 @@ def _compute(
     report: SweepProgress,
     clock: Callable[[], float],
     explicit: bool,
-) -> int:
-    """Compute every cell missing from ``done`` (filled in place); the number computed."""
+) -> tuple[int, Estimate | None]:
+    """Compute every cell missing from ``done`` (filled in place); the number computed and
+    the estimate reported before them."""
     total = len(planned.cells)
     tasks = [
         CellTask(c.cell, c.run_id, c.resolved, c.dataset)
@@ -265,10 +273,11 @@ def _compute(
     ]
     if not tasks:
         report.advanced(total, total)
-        return 0
+        return 0, None
     switch = KillSwitch(settings.runs_root)
     run_bars = [prepared.run_bars for prepared in planned.datasets]
     computed = 0
+    estimate: Estimate | None = None
     last_check = last_flush = clock()
     unsaved: list[CellResult] = []
 
@@ -278,7 +287,7 @@ def _compute(
         unsaved.clear()
         last_flush = clock()
 
-    def keep(batch: list[CellResult]) -> None:
+    def keep(batch: list[CellResult], report_progress: bool = True) -> None:
         nonlocal computed, last_check
         unsaved.extend(batch)
         for result in batch:
@@ -287,7 +296,8 @@ def _compute(
         # One fsync per FLUSH_SECONDS, not per cell: a kill loses at most that much work.
         if clock() - last_flush >= FLUSH_SECONDS:
             flush()
-        report.advanced(len(done), total)
+        if report_progress:
+            report.advanced(len(done), total)
         if clock() - last_check >= SWITCH_SECONDS:
             last_check = clock()
             switch.check()
@@ -299,19 +309,24 @@ def _compute(
     ctrl_c = _CtrlC()
     try:
         ctrl_c.__enter__()
-        # The first cell pays for loading the compiled kernel; the second one is timed.
+        # Calibration, before any progress is reported: the first cell pays for loading the
+        # compiled kernel, the last one is timed for the estimate. Their results are kept.
         inline = InlineExecutor()
         per_cell = 0.0
         for task in tasks[:CALIBRATION_CELLS]:
             started = clock()
-            for batch in inline.run(run_bars, [task]):
-                keep(batch)
+            batches = list(inline.run(run_bars, [task]))
             per_cell = clock() - started
+            for batch in batches:
+                keep(batch, report_progress=False)
         rest = tasks[CALIBRATION_CELLS:]
-        if rest:
-            if chosen is None:
-                chosen = _executor(executor, workers, per_cell * len(rest), checkpoint.folder)
-            report.estimated(per_cell * len(rest) / chosen.workers, chosen.workers)
+        if chosen is None and rest:
+            chosen = _executor(executor, workers, per_cell * len(rest), checkpoint.folder)
+        measured = tasks[:CALIBRATION_CELLS][-1].cell
+        estimate = Estimate.measured(per_cell, len(rest), chosen.workers if chosen else 1, measured)
+        report.estimated(estimate)
+        report.advanced(len(done), total)
+        if rest and chosen is not None:
             for batch in chosen.run(run_bars, rest):
                 keep(batch)
     except (KeyboardInterrupt, _Interrupted):
@@ -326,7 +341,7 @@ def _compute(
         if chosen is not None:
             chosen.close()
         ctrl_c.__exit__()
-    return computed
+    return computed, estimate
 
 
 def _pool(executor: str, workers: int, explicit: bool, folder: Path) -> PoolExecutor | None:

@@ -4,8 +4,10 @@
 and whose request is the base run request; the worker starts this module for it. It follows
 the run job's life (queued -> running -> succeeded | failed, under the job's lock, a retry
 resumes from the sweep's checkpoint) and writes the sweep's progress into the job file:
-``stage`` (the shared preparation, then ``cells``), ``cells_done`` and ``cells_total``, and on
-success ``sweep_id`` and ``created``.
+``stage`` (the shared preparation, then ``cells``), ``cells_done`` and ``cells_total``, the
+estimate made before the cells are computed (``estimate``, see
+:class:`~quantrun.sweeps.progress.Estimate`) and the time left (``eta_seconds``), and on success
+``sweep_id`` and ``created``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +25,7 @@ from quantrun.runs.jobs import JobStore, JobWork, run_job
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.sweeps.grid import GridAxis
-from quantrun.sweeps.progress import SweepProgress
+from quantrun.sweeps.progress import Estimate, SweepProgress, remaining_seconds
 from quantrun.sweeps.request import SweepRequest
 
 log = get_logger(__name__)
@@ -65,22 +68,52 @@ def _now() -> str:
 class JobProgress(SweepProgress):
     """The sweep's progress, written into its job file (throttled)."""
 
-    def __init__(self, store: JobStore, job_id: str) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.store = store
         self.job_id = job_id
+        self.clock = clock
         self._last = 0.0
+        self._estimate: Estimate | None = None
+        self._since = 0.0
+        self._first: int | None = None
 
     def stage(self, name: str) -> None:
         self.store.update(self.job_id, stage=name)
 
     def planned(self, sweep_id: str, total: int, done: int, skipped: int) -> None:
-        self.store.update(self.job_id, stage="cells", cells_total=total, cells_done=done)
+        self.store.update(
+            self.job_id,
+            stage="cells",
+            cells_total=total,
+            cells_done=done,
+            estimate=None,
+            eta_seconds=None,
+        )
+
+    def estimated(self, estimate: Estimate) -> None:
+        self._estimate = estimate
+        self._since = self.clock()
+        self.store.update(
+            self.job_id, estimate=estimate.to_dict(), eta_seconds=round(estimate.seconds, 3)
+        )
 
     def advanced(self, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
+        if self._first is None:
+            self._first = done  # the cells done when the estimate was made
         if done == total or now - self._last >= UPDATE_SECONDS:
             self._last = now
-            self.store.update(self.job_id, cells_done=done, cells_total=total)
+            left = remaining_seconds(
+                self._estimate, now - self._since, done - self._first, total - done
+            )
+            self.store.update(
+                self.job_id,
+                cells_done=done,
+                cells_total=total,
+                eta_seconds=None if left is None else round(left, 3),
+            )
 
 
 def execute_sweep_job(settings: Settings, job_id: str) -> dict[str, Any]:
@@ -100,6 +133,7 @@ def execute_sweep_job(settings: Settings, job_id: str) -> dict[str, Any]:
             "created": result.created,
             "cells_done": total,
             "cells_total": total,
+            "eta_seconds": 0.0,
         }
 
     return run_job(store, job_id, sweep, accepts=lambda job: job.get("kind") == KIND)

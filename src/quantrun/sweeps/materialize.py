@@ -26,6 +26,7 @@ from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import (
     DatasetInput,
     Prepared,
+    Progress,
     RunResult,
     create_run,
     identify,
@@ -39,6 +40,10 @@ from quantrun.sweeps.manifest import INPUT_KEYS, AxisDataset, SweepCell, SweepMa
 
 if TYPE_CHECKING:
     from quantrun.runs.request import StrategyFinder
+
+
+def _no_progress(stage: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,19 +109,32 @@ def _found(label: str, sha256: str, settings: Settings) -> str:
 
 
 def _read(
-    manifest: SweepManifest, cell: SweepCell, settings: Settings, find: StrategyFinder
+    manifest: SweepManifest,
+    cell: SweepCell,
+    settings: Settings,
+    find: StrategyFinder,
+    progress: Progress,
 ) -> tuple[Prepared, bool]:
     """The dataset ``cell`` reads, prepared once, and whether it was read from its files."""
     stored = stored_input(manifest.input_of(cell), settings)
     files = stored is None
     first = cell_request(manifest, cell, settings, find_files=files)
-    return prepare(first, settings, resolved=first.resolve(find), dataset=stored), files
+    prepared = prepare(
+        first, settings, resolved=first.resolve(find), dataset=stored, progress=progress
+    )
+    return prepared, files
 
 
 def materialize(
-    manifest: SweepManifest, cells: Sequence[SweepCell], settings: Settings
+    manifest: SweepManifest,
+    cells: Sequence[SweepCell],
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
 ) -> list[Materialized]:
-    """Write and register the runs of ``cells`` (see the module docstring)."""
+    """Write and register the runs of ``cells`` (see the module docstring). ``progress``: the
+    builder's stages as they start (a web job records them)."""
+    report = progress or _no_progress
     if not cells:
         return []
     require_creation(settings, server=False)
@@ -126,7 +144,7 @@ def materialize(
     for cell in cells:
         key = manifest.input_of(cell).dataset.dataset_id
         if key not in read:
-            read[key] = _read(manifest, cell, settings, find)
+            read[key] = _read(manifest, cell, settings, find, report)
         prepared, files = read[key]
         request = cell_request(manifest, cell, settings, find_files=files)
         resolved = request.resolve(find)
@@ -138,7 +156,10 @@ def materialize(
                 f"{cell.run_id[:12]}; its inputs now give {run_id[:12]}",
             )
         result = create_run(
-            request, settings, prepared=dataclasses.replace(prepared, resolved=resolved)
+            request,
+            settings,
+            prepared=dataclasses.replace(prepared, resolved=resolved),
+            progress=report,
         )
         done.append(Materialized(cell.cell, result.run_id, result.created, result))
     return done

@@ -1,8 +1,10 @@
 """Sweeps on the web: ``/api/v1/sweeps...`` and the pages ``/sweeps`` and ``/sweeps/{id}``.
 
 Each page and its JSON twin (``?format=json``, or the API route) share one view model
-(:mod:`quantrun.web.views_sweeps`). Materialising a cell (a click on the page) goes through the
-same creation policy as a new run: the server's flag, the kill switch, free disk, build slots.
+(:mod:`quantrun.web.views_sweeps`). Materialising cells (a click on the page, or a comparison of
+cells) answers at once: the runs when they are written, else a job that writes them
+(:mod:`quantrun.sweeps.cell_job`), queued under the creation policy of a new run (the server's
+flag, the kill switch, free disk); the job holds a build slot while it writes.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from quantrun.api import materialize_cells, open_sweep
+from quantrun.api import open_sweep
 from quantrun.errors import ErrorCode, error
 from quantrun.fields import validated
 from quantrun.runs.jobs import SUCCEEDED, submit_upload
 from quantrun.runs.policy import require_creation, run_exists
 from quantrun.runs.request import RunCreateRequest
+from quantrun.sweeps.cell_job import compare_url, submit_cells
 from quantrun.sweeps.grid import GridAxis, grid_from_json
 from quantrun.sweeps.job import job_work
 from quantrun.sweeps.plan import check
 from quantrun.sweeps.request import GRID_FIELDS, SweepRequest, stored_datasets
 from quantrun.sweeps.store import SweepStore
+from quantrun.sweeps.view import SweepView
 from quantrun.web.forms import form_data, form_fields
 from quantrun.web.problems import problem_responses
 from quantrun.web.queries import context
@@ -109,29 +113,104 @@ def get_sweep_results(request: Request, sweep_id: str, fmt: str) -> Response:
     )
 
 
+#: What the materialising routes answer: 200 when every run is written already, else 202 with
+#: the job that writes them (the browser follows ``url``: the run or comparison, or the job).
+_MATERIALIZE_RESPONSES = problem_responses(403, 404, 409, 429, 503, 507) | {
+    202: {
+        "description": "A job writes the runs: follow `url` (its page) or poll `job.url`.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 @api.post(
     "/sweeps/{sweep_id}/cells/{cell}/run",
-    summary="Materialise a cell: write and register its run (byte-identical to runs create)",
-    responses=problem_responses(403, 404, 409, 429, 503, 507),
+    summary="Open a cell's run: 200 when it is written, else 202 and the job that writes it "
+    "(byte-identical to runs create)",
+    responses=_MATERIALIZE_RESPONSES,
 )
-def post_cell_run(request: Request, sweep_id: str, cell: int) -> dict[str, Any]:
+def post_cell_run(request: Request, sweep_id: str, cell: int) -> JSONResponse:
+    return _materialize(request, open_sweep(sweep_id, context(request).settings), [cell])
+
+
+@api.post(
+    "/sweeps/{sweep_id}/runs",
+    summary="Open several cells' runs to compare them: 200 when all are written, else 202 and "
+    "the job that writes the missing ones",
+    responses=_MATERIALIZE_RESPONSES | problem_responses(400),
+)
+def post_cells_runs(
+    request: Request,
+    sweep_id: str,
+    cells: Annotated[
+        str,
+        Query(
+            description="The cells, comma-separated, in the order wanted (the first is a "
+            "comparison's reference): numbers K, or SWEEP_ID:K as /compare names them; at most "
+            "QUANTRUN_MAX_COMPARE_RUNS."
+        ),
+    ],
+) -> JSONResponse:
     settings = context(request).settings
     view = open_sweep(sweep_id, settings)
-    target = view.cell(cell)
-    if run_exists(settings, target.run_id):
-        created = False
-    else:
-        # Writing a run is creating one: the server's flag, the kill switch and the disk.
-        require_creation(settings, server=True)
-        (made,) = materialize_cells(view.sweep_id, settings, cells=[cell])
-        created = made.created
-    return {
+    return _materialize(request, view, _cell_numbers(view, cells, settings.max_compare_runs))
+
+
+def _cell_numbers(view: SweepView, text: str, limit: int) -> list[int]:
+    """The cell numbers ``text`` names: ``K`` or ``SWEEP_ID:K`` (this sweep's id or a prefix
+    of 8+ characters), comma-separated."""
+    numbers = []
+    for part in (part.strip() for part in text.split(",")):
+        if not part:
+            continue
+        sweep, _, k = part.rpartition(":")
+        if not k.isdigit() or (sweep and not (len(sweep) >= 8 and view.sweep_id.startswith(sweep))):
+            raise error(
+                ErrorCode.USAGE_INVALID_OPTION,
+                f"cells: {part[:80]!r} is not a cell of sweep {view.sweep_id[:12]} "
+                "(give K or SWEEP_ID:K)",
+            )
+        numbers.append(int(k))
+    if not numbers:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, "cells: give at least one cell")
+    if len(set(numbers)) != len(numbers):
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"cells={text[:80]!r} names a cell twice")
+    if len(numbers) > limit:
+        raise error(
+            ErrorCode.LIMIT_COMPARE_RUNS,
+            f"{len(numbers)} cells given; at most {limit} are compared at once",
+            extra={"limit": limit},
+        )
+    return numbers
+
+
+def _materialize(request: Request, view: SweepView, cells: list[int]) -> JSONResponse:
+    """The runs of ``cells``: written already (200), or written by a job (202). Queuing one
+    is creating runs: the server's flag, the kill switch and the disk, checked now."""
+    ctx = context(request)
+    settings = ctx.settings
+    run_ids = [view.cell(k).run_id for k in cells]
+    first = f"/runs/{run_ids[0]}"
+    done = compare_url(view.sweep_id, cells) if len(cells) > 1 else first
+    body: dict[str, Any] = {
         "sweep_id": view.sweep_id,
-        "cell": cell,
-        "run_id": target.run_id,
-        "created": created,
-        "url": f"/runs/{target.run_id}",
+        "cells": cells,
+        "run_ids": run_ids,
+        # The single cell's fields, for a click on one.
+        "cell": cells[0],
+        "run_id": run_ids[0],
     }
+    if all(run_exists(settings, run_id) for run_id in run_ids):
+        return JSONResponse(body | {"created": False, "job": None, "url": done}, 200)
+    require_creation(settings, server=True)
+    # Every cell asked for, in order: the job's page then leads to all of them (a run that is
+    # written already is left as it is).
+    job, _new = submit_cells(ctx.jobs, view.manifest, cells)
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    summary = job_detail(ctx, job["job_id"])
+    return JSONResponse(body | {"created": None, "job": summary, "url": summary["url"]}, 202)
 
 
 @api.post(

@@ -28,6 +28,8 @@ from quantrun.runs.reader import RunView
 from quantrun.runs.request import DEFAULT_RISK_LEVEL, DEFAULT_TIMEFRAME, RunCreateRequest
 from quantrun.settings import Settings
 from quantrun.strategies.info import strategy_details
+from quantrun.sweeps.cell_job import KIND as CELL_JOB_KIND
+from quantrun.sweeps.cell_job import compare_url
 from quantrun.web.forms import web_fields
 from quantrun.web.hints import for_web
 
@@ -132,7 +134,21 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sweep_fields(job: dict[str, Any]) -> dict[str, Any]:
-    """A sweep job's own fields (its cells' progress, the sweep it made); a run job has none."""
+    """A sweep job's own fields (its cells' progress, the sweep it made), a cell job's (the
+    sweep, its cells, their runs, where to go when done); a run job has none."""
+    if job.get("kind") == CELL_JOB_KIND:
+        spec = job.get("spec") or {}
+        origin, cells = str(spec.get("sweep_id")), list(spec.get("cells") or [])
+        run_ids = job.get("run_ids")
+        several = len(cells) > 1
+        return {
+            "kind": CELL_JOB_KIND,
+            "sweep_id": origin,
+            "cells": cells,
+            "run_ids": run_ids,
+            "from_sweep_url": f"/sweeps/{origin}",
+            "compare_url": compare_url(origin, cells) if several and run_ids else None,
+        }
     if job.get("kind") != "sweep":
         return {"kind": "run"}
     sweep_id = job.get("sweep_id")
@@ -140,6 +156,8 @@ def _sweep_fields(job: dict[str, Any]) -> dict[str, Any]:
         "kind": "sweep",
         "cells_done": job.get("cells_done"),
         "cells_total": job.get("cells_total"),
+        "estimate": job.get("estimate"),
+        "eta_seconds": job.get("eta_seconds"),
         "sweep_id": sweep_id,
         "sweep_url": f"/sweeps/{sweep_id}" if sweep_id else None,
     }

@@ -5,8 +5,10 @@
 others aggregated by max or median), the same metric along one parameter, and the results
 table, best first by a metric, with a minimum-trades filter. The choice lives in the URL
 (``?metric=sharpe&x=fast&y=slow&agg=max&sort=sharpe&min_trades=5``), so reloads and shared
-links show the same view. A click on a heatmap square or a table row materialises that cell
-(``POST /api/v1/sweeps/{id}/cells/{k}/run``) and opens its run page.
+links show the same view. A click on a heatmap square or a table row opens that cell's run
+(``POST /api/v1/sweeps/{id}/cells/{k}/run``: the run when written, else the job that writes
+it); ticked rows are compared (``POST /api/v1/sweeps/{id}/runs?cells=...``, then
+``/compare?runs=SWEEP_ID:K,...``).
 
 On a dataset axis (D47) the page shows one dataset at a time (``?dataset=K``, its place on the
 axis from 0; the first by default), or ``dataset=all``: every dataset, the heatmap then
@@ -104,6 +106,7 @@ def sweep_detail(
                 "symbol": manifest.input_of(cell).symbol,
                 "materialized": run_exists(ctx.settings, cell.run_id),
                 "run_url": f"/runs/{cell.run_id}",
+                "ref": f"{manifest.sweep_id}:{cell.cell}",
             }
         )
     units = {m.id: m.unit for m in METRICS}
@@ -146,11 +149,13 @@ def sweep_detail(
             "total": frame.height,
         },
         "creation": creation_state(ctx),
+        "compare_limit": ctx.settings.max_compare_runs,
         "links": {
             "self": f"/sweeps/{manifest.sweep_id}?{urlencode(query)}",
             "api": f"/api/v1/sweeps/{manifest.sweep_id}?{urlencode(query)}",
             "csv": f"/api/v1/sweeps/{manifest.sweep_id}/results.csv",
             "parquet": f"/api/v1/sweeps/{manifest.sweep_id}/results.parquet",
             "materialize": f"/api/v1/sweeps/{manifest.sweep_id}/cells/{{cell}}/run",
+            "compare": f"/api/v1/sweeps/{manifest.sweep_id}/runs?cells=",
         },
     }

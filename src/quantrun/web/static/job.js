@@ -61,6 +61,18 @@
     }
     if (job.kind === "sweep") {
       setText("job-cells", job.cells_total ? (job.cells_done || 0) + " of " + job.cells_total + " cells" : "counting the sweep's cells\u2026");
+      /* The estimate made before the cells were computed, and the time left as measured. */
+      var estimate = byId("job-estimate");
+      if (estimate) {
+        estimate.setAttribute("data-seconds", job.estimate ? String(job.estimate.seconds) : "");
+        estimate.textContent = job.estimate ? "Estimated " + (job.estimate.seconds >= 1 ? job.estimate.seconds.toFixed(1) : job.estimate.seconds.toPrecision(2)) + " s for the cells left when it started: " + job.estimate.basis + "." : "";
+      }
+      var eta = byId("job-eta");
+      if (eta) {
+        var left = job.eta_seconds;
+        eta.setAttribute("data-seconds", left === null || left === undefined ? "" : String(left));
+        eta.textContent = job.state === "running" && left !== null && left !== undefined ? "About " + Math.round(left) + " s left." : "";
+      }
     }
 
     setText("job-created-at", qr.fmt.ts(job.created_at));
@@ -81,7 +93,15 @@
     } else {
       retry.hidden = true;
     }
-    if (job.state === "succeeded" && job.sweep_url) {
+    if (job.state === "succeeded" && job.compare_url) {
+      result.textContent = "";
+      result.appendChild(
+        qr.el("p", { className: "flash flash-success", id: "job-success" }, [
+          job.created === false ? "Runs already existed. " : "Runs written. ",
+          qr.el("a", { id: "job-compare-link", href: job.compare_url, text: "Compare them" }),
+        ])
+      );
+    } else if (job.state === "succeeded" && job.sweep_url) {
       result.textContent = "";
       result.appendChild(
         qr.el("p", { className: "flash flash-success", id: "job-success" }, [
@@ -122,8 +142,9 @@
       var job = result.body;
       render(job);
       if (job.state === "succeeded") {
-        note(job.sweep_url ? "Opening the sweep\u2026" : "Opening the run\u2026");
-        if (job.sweep_url) window.location.replace(job.sweep_url);
+        note(job.compare_url ? "Opening the comparison\u2026" : job.sweep_url ? "Opening the sweep\u2026" : "Opening the run\u2026");
+        if (job.compare_url) window.location.replace(job.compare_url);
+        else if (job.sweep_url) window.location.replace(job.sweep_url);
         else if (job.run_url) window.location.replace(runLink(job));
         return;
       }
@@ -145,7 +166,7 @@
 
   var initial = root.getAttribute("data-state");
   if (initial === "succeeded") {
-    var link = byId("job-sweep-link") || byId("job-run-link");
+    var link = byId("job-compare-link") || byId("job-sweep-link") || byId("job-run-link");
     if (link) window.location.replace(link.getAttribute("href"));
   } else if (initial !== "failed") {
     timer = window.setTimeout(poll, 100);

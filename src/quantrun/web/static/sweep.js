@@ -1,6 +1,8 @@
 /* Sweep page: the heatmap of a metric over two parameters and the line along one (plotly.js,
  * served locally), drawn from the data embedded in the page (#sweep-data). A click on a square
- * or on a table row's button materialises that cell (POST .../cells/{k}/run) and opens its run. */
+ * or on a table row's button asks for that cell's run (POST .../cells/{k}/run) and follows the
+ * answer's url: the run when it is written, else the job that writes it (whose page then opens
+ * the run). Ticking rows to compare them is compare_select.js's. */
 (function () {
   "use strict";
   var qr = window.quantrun;
