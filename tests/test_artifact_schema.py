@@ -147,5 +147,6 @@ def test_the_referenced_dataset_is_checked(demo_csv: Path, tmp_path: Path) -> No
     with TestClient(app, base_url="http://127.0.0.1") as client:
         page = client.get(f"/runs/{run_id}")
         assert page.status_code == 200, page.text
+        assert 'id="bars-in-dataset"' in page.text
         twin = client.get(f"/runs/{run_id}?format=json").json()
     assert twin["chart"]["bars_total"] == view.manifest.summary.bars
