@@ -108,6 +108,8 @@ class Finished:
     stderr: str
     wall_s: float  # spawn to reap, measured here
     maxrss_mib: float  # the child's peak RSS (os.wait4)
+    started_epoch: float = 0.0  # time.time() just before the spawn (a child's own wall-clock
+    # time.time() minus this: how long after its spawn something happened in it)
 
 
 def run_process(argv: Sequence[str], cwd: Path | None = None) -> Finished:
@@ -115,6 +117,7 @@ def run_process(argv: Sequence[str], cwd: Path | None = None) -> Finished:
     ``os.wait4`` (which also gives its peak RSS), in :func:`user_env`. Output goes to
     temporary files, not pipes, so a chatty child never blocks on a full pipe."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started_epoch = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=cwd, env=user_env())
         _, status, usage = os.wait4(proc.pid, 0)
@@ -124,7 +127,7 @@ def run_process(argv: Sequence[str], cwd: Path | None = None) -> Finished:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
-    return Finished(code, stdout, stderr, wall, rss_mib(usage.ru_maxrss))
+    return Finished(code, stdout, stderr, wall, rss_mib(usage.ru_maxrss), started_epoch)
 
 
 def round_robin(
