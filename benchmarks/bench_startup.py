@@ -18,7 +18,9 @@ each a fresh process per sample:
   stdout a pipe: the wall time from spawn to reap, and ``exit``, from the moment the JSON has
   arrived on the pipe (the process flushed it) to the reap: the interpreter's teardown.
 
-It contains no timed assertion: it measures and reports. The JSON goes to
+Timed processes run without ``PYTHONDONTWRITEBYTECODE`` and ``PYTHONUNBUFFERED``
+(``harness.user_env``), as from a user's shell; ``--no-bytecode LABEL`` puts the first back for
+one tree. It contains no timed assertion: it measures and reports. The JSON goes to
 ``benchmarks/out/startup.json``; benchmarks/README.md describes it.
 """
 
@@ -136,6 +138,7 @@ class Case:
     tree: str
     src: Path
     kind: str  # imports | startup | cli
+    bytecode: bool = True  # False: PYTHONDONTWRITEBYTECODE=1, as in some agent or CI shells
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -160,6 +163,8 @@ def argv_of(case: Case, csv: Path, root: Path, risk_file: Path) -> list[str]:
 def run_once(case: Case, csv: Path, risk_file: Path) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="startup-root-", dir=OUT_DIR))
     env = user_env(PYTHONPATH=str(case.src))
+    if not case.bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         done = run_piped(argv_of(case, csv, root, risk_file), env)
         leftovers = sorted(p.name for p in (root / "staging").glob("*"))
@@ -237,6 +242,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="LABEL=SRC",
         help="a quantrun source folder to measure (repeatable; default: this checkout's src)",
     )
+    parser.add_argument(
+        "--no-bytecode",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="run this tree with PYTHONDONTWRITEBYTECODE=1 (give it a folder that never held "
+        "__pycache__: every process then compiles quantrun's modules, as such shells do)",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR / "startup.json", help="JSON path")
     return parser.parse_args(argv)
 
@@ -253,7 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     csv = ensure_csv(args.rows)
     risk_file = OUT_DIR / "startup-risk.json"
     risk_file.write_text(json.dumps(RISK) + "\n")
-    cases = [Case(label, src, kind) for label, src in trees.items() for kind in KINDS]
+    unknown = set(args.no_bytecode) - set(trees)
+    if unknown:
+        raise SystemExit(f"--no-bytecode {', '.join(sorted(unknown))}: no such --tree")
+    cases = [
+        Case(label, src, kind, bytecode=label not in args.no_bytecode)
+        for label, src in trees.items()
+        for kind in KINDS
+    ]
     started = time.perf_counter()
     load_start = os.getloadavg()
     for rep, case in round_robin(cases, args.repeat, args.warmup, "startup"):
@@ -270,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "warmup": args.warmup,
         "trees": {label: str(src) for label, src in trees.items()},
+        "no_bytecode": args.no_bytecode,
         "samples": {case.name: case.samples for case in cases},
         "summary": summary,
     }
