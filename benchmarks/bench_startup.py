@@ -17,6 +17,9 @@ each a fresh process per sample:
 - ``cli``: ``python -m quantrun runs create FILE ... --json`` (the console script's code),
   stdout a pipe: the wall time from spawn to reap, and ``exit``, from the moment the JSON has
   arrived on the pipe (the process flushed it) to the reap: the interpreter's teardown.
+- ``floor`` (once per round, not per tree): ``import polars, numpy, pydantic, click, filelock``,
+  the libraries ``runs create`` needs before its first stage: its imports in process and the
+  time from the spawn to their end, the least ``imports`` and ``startup`` can be.
 
 Timed processes run without ``PYTHONDONTWRITEBYTECODE`` and ``PYTHONUNBUFFERED``
 (``harness.user_env``), as from a user's shell; ``--no-bytecode LABEL`` puts the first back for
@@ -70,6 +73,15 @@ IMPORTS_CHILD = (
     + IMPORTS
     + "print(json.dumps({'seconds': time.perf_counter() - t0, "
     "'cpu_seconds': time.process_time() - c0}))\n"
+)
+#: The libraries those imports cannot do without (the data stack, the models, the CLI, the
+#: locks): the floor under ``imports``, and under ``startup`` (spawn to the end of them).
+FLOOR = "import polars, numpy, pydantic, click, filelock\n"
+FLOOR_CHILD = (
+    "import json, time\nt0, c0 = time.perf_counter(), time.process_time()\n"
+    + FLOOR
+    + "print(json.dumps({'seconds': time.perf_counter() - t0, "
+    "'cpu_seconds': time.process_time() - c0, 'end_epoch': time.time()}))\n"
 )
 #: argv: CSV, RUNS_ROOT, risk file. Prints the wall-clock time of the first stage report.
 STARTUP_CHILD = (
@@ -137,7 +149,7 @@ def run_piped(argv: list[str], env: dict[str, str]) -> Timed:
 class Case:
     tree: str
     src: Path
-    kind: str  # imports | startup | cli
+    kind: str  # imports | startup | cli | floor
     bytecode: bool = True  # False: PYTHONDONTWRITEBYTECODE=1, as in some agent or CI shells
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -150,6 +162,8 @@ def argv_of(case: Case, csv: Path, root: Path, risk_file: Path) -> list[str]:
     python = str(QR_PYTHON)
     if case.kind == "imports":
         return [python, "-c", IMPORTS_CHILD]
+    if case.kind == "floor":
+        return [python, "-c", FLOOR_CHILD]
     if case.kind == "startup":
         return [python, "-c", STARTUP_CHILD, str(csv), str(root), str(risk_file)]
     return [
@@ -179,9 +193,11 @@ def run_once(case: Case, csv: Path, risk_file: Path) -> dict[str, Any]:
         "cpu_s": done.cpu_s,
         "maxrss_mib": done.maxrss_mib,
     }
-    if case.kind == "imports":
+    if case.kind in ("imports", "floor"):
         report = json.loads(done.stdout)
         sample["imports_s"], sample["imports_cpu_s"] = report["seconds"], report["cpu_seconds"]
+        if "end_epoch" in report:
+            sample["startup_s"] = report["end_epoch"] - done.started_epoch
     elif case.kind == "startup":
         report = json.loads(done.stdout.strip().splitlines()[-1])
         sample["startup_s"] = report["first_stage_epoch"] - done.started_epoch
@@ -211,6 +227,14 @@ def table(summary: dict[str, dict[str, Any]], trees: list[str], repeat: int) -> 
     columns = ("tree", "imports", "imports CPU", "startup", "cli wall", "cli CPU", "exit", "run id")
     for column in columns:
         out.add_column(column, justify="left" if column in ("tree", "run id") else "right")
+    floor = summary.get(f"{FLOOR_TREE}/floor")
+    if floor is not None:
+        out.add_row(
+            "floor (libraries)",
+            spread(floor.get("imports_s"), 3),
+            spread(floor.get("imports_cpu_s"), 3),
+            spread(floor.get("startup_s"), 3),
+        )
     for tree in trees:
         imports, startup, cli = (summary[f"{tree}/{kind}"] for kind in KINDS)
         ids = {*startup.get("run_ids", []), *cli.get("run_ids", [])}
@@ -228,6 +252,7 @@ def table(summary: dict[str, dict[str, Any]], trees: list[str], repeat: int) -> 
 
 
 KINDS = ("imports", "startup", "cli")
+FLOOR_TREE = "libraries"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -274,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, src in trees.items()
         for kind in KINDS
     ]
+    cases.append(Case(FLOOR_TREE, next(iter(trees.values())), "floor"))
     started = time.perf_counter()
     load_start = os.getloadavg()
     for rep, case in round_robin(cases, args.repeat, args.warmup, "startup"):
