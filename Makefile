@@ -81,7 +81,7 @@ peer-checks: parity crosscheck
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py
 
-.PHONY: bench-suite bench-quick bench-ingest bench-sweep
+.PHONY: bench-suite bench-quick bench-ingest bench-sweep bench-startup
 
 bench-suite: $(VENV)/.synced $(BENCH_VENV)/.synced
 	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py
@@ -94,3 +94,6 @@ bench-sweep: $(VENV)/.synced $(BENCH_VENV)/.synced
 
 bench-ingest: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-startup: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_startup.py

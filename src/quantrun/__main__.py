@@ -1,3 +1,3 @@
-from quantrun.cli import main
+from quantrun.cli import run
 
-main()
+run()

@@ -4,6 +4,7 @@ No domain logic lives here. Every failure becomes ``error[CODE]: message`` plus 
 stderr (or the error object on stdout with ``--json``) and the exit status of its category:
 0 ok, 2 usage, 3 input rejected, 4 blocked by a limit or the kill switch, 1 internal error.
 Commands live in one module per noun (data, runs, ops); importing this package registers them.
+The console script is :func:`run` (``quantrun.cli.entry``): ``main``, then a fast exit.
 """
 
 from quantrun.cli import (  # noqa: F401  (registers the commands)
@@ -16,8 +17,9 @@ from quantrun.cli import (  # noqa: F401  (registers the commands)
     sweeps,
 )
 from quantrun.cli.base import main
+from quantrun.cli.entry import run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 if __name__ == "__main__":  # pragma: no cover
     main()

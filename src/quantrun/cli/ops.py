@@ -19,6 +19,7 @@ from quantrun.cli.base import (
     main,
     runs_root_option,
 )
+from quantrun.cli.entry import exit_normally
 from quantrun.logs import configure as configure_logging
 from quantrun.settings import Settings
 
@@ -91,6 +92,7 @@ def killswitch_show(runs_root: str | None, as_json: bool) -> None:
 @handles_errors
 def serve(host: str, port: int, enable_run_creation: bool | None, runs_root: str | None) -> None:
     """Start the web UI and REST API (OpenAPI docs at /docs)."""
+    exit_normally()  # uvicorn owns the signals and the shutdown
     settings = Settings.from_env(
         os.environ, runs_root=runs_root, enable_run_creation=enable_run_creation
     )
@@ -135,6 +137,7 @@ def demo(directory: str, runs_root: str | None, serve: bool, port: int, as_json:
     if serve:
         from quantrun.web.server import run_server
 
+        exit_normally()  # uvicorn owns the signals and the shutdown
         served = settings.model_copy(update={"enable_run_creation": True})
         banner = f"web UI     http://127.0.0.1:{port}/runs/{result.run.run_id}  (Ctrl-C stops it)"
         run_server(

@@ -354,8 +354,9 @@ def _build(
     clock: Clock,
     prepared: Prepared | None,
 ) -> RunResult:
-    # numba loads the compiled kernel (mostly Python work) on a thread while the CSV is read
-    # and checked (mostly polars, outside the GIL); simulate() below then finds it loaded.
+    # numba is imported and loads the compiled kernel (mostly Python work) on a thread while
+    # the CSV is read and checked (mostly polars, outside the GIL); simulate() below then finds
+    # it loaded (or waits on the import lock until it is). Importing this module loads no numba.
     # With a built-in strategy: the user's code runs only where its failures are reported.
     _in_background(warm_up, WARM_UP_STRATEGY, {}, resolved.risk, resolved.costs)
     if prepared is None:

@@ -29,13 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeGuard
 
-import structlog
 from filelock import FileLock, Timeout
 
 from quantrun.canonical import canonical_file_bytes, canonical_hash
 from quantrun.durable import fsync_dir, replace_file
 from quantrun.errors import ErrorCode, QuantrunError, error
-from quantrun.logs import get_logger
+from quantrun.logs import bound, get_logger
 from quantrun.runs.policy import require_free_disk
 from quantrun.runs.request import RunCreateRequest
 from quantrun.settings import Settings
@@ -385,7 +384,7 @@ class JobStore:
 def execute_job(settings: Settings, job_id: str) -> dict[str, Any]:
     """Run one queued job to the end, in this process. Safe to call twice: a job that is not
     queued, or whose lock another worker holds, is left alone."""
-    with structlog.contextvars.bound_contextvars(job_id=job_id):
+    with bound(job_id=job_id):
         return _execute_job(settings, job_id)
 
 

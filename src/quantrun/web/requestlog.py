@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 import uuid
 
-import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from quantrun.logs import get_logger
+from quantrun.logs import bound, get_logger
 
 log = get_logger(__name__)
 
@@ -44,7 +43,7 @@ class RequestLog:
             await send(message)
 
         client = scope.get("client")
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with bound(request_id=request_id):
             try:
                 await self.app(scope, receive, logged_send)
             finally:
