@@ -294,18 +294,16 @@ def ingest(
         raise failure
     bars = inspection.bars
     assert bars is not None
-    _identify(inspection, tf)
-    assert inspection.dataset_id is not None
     store = DatasetStore(settings.runs_root)
-    encoded: bytes | None = None
-    if store.exists(inspection.dataset_id):
+    # Encode the Parquet file (polars, outside the GIL) on a worker from the moment the bars
+    # are valid, while this thread hashes them (hashlib, also outside the GIL) and builds the
+    # report. Only a dataset already stored drops the bytes.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-encode") as pool:
+        future = pool.submit(parquet_bytes, bars)
+        _identify(inspection, tf)
         _report(inspection, tf)
-    else:
-        # Encode the Parquet file (polars releases the GIL) while the report is built.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(parquet_bytes, bars)
-            _report(inspection, tf)
-            encoded = future.result()
+        assert inspection.dataset_id is not None
+        encoded: bytes | None = None if store.exists(inspection.dataset_id) else future.result()
     assert inspection.quality is not None
     meta = {
         "schema_version": 1,
