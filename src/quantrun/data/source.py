@@ -189,7 +189,8 @@ def _check_line_lengths(path: str, limit: int) -> None:
                 raise _line_too_long(name, _line_at(path, offset), limit)
             last = buffer.rfind(b"\n", 0, size)
             if last - first - 1 > limit:  # a whole line inside this chunk may be too long
-                ends = np.flatnonzero(np.frombuffer(buffer, np.uint8, last - first + 1, first) == 10)
+                inside = np.frombuffer(buffer, np.uint8, last - first + 1, first)
+                ends = np.flatnonzero(inside == 10)
                 over = np.flatnonzero(np.diff(ends) - 1 > limit)
                 if over.size:
                     start = offset + first + int(ends[over[0]]) + 1
