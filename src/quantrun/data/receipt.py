@@ -17,8 +17,9 @@ A receipt is a pointer, never trusted for data: the dataset it names is loaded b
 :meth:`~quantrun.data.store.DatasetStore.load_for_run`, which checks every file against the hashes
 ``dataset.json`` records and the bars against the content hash and the id. It records only what
 an ingest reports beyond the dataset: each input's format, header, row count and time column, the
-timestamp kinds and the session handling. It is written atomically after every successful ingest;
-a missing, unreadable or mismatching one means a full ingest, which writes it again.
+timestamp kinds and the session handling. It is written atomically after every successful ingest
+(failing to write it is STORAGE_FAILED, like any storage failure); a missing, unreadable or
+mismatching one means a full ingest, which writes it again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from quantrun.canonical import canonical_file_bytes, canonical_hash
 from quantrun.data.store import DATASET_SCHEMA_VERSION
 from quantrun.durable import replace_file
+from quantrun.errors import ErrorCode, error
 from quantrun.logs import get_logger
 from quantrun.version import __version__
 
@@ -174,9 +176,10 @@ def read_receipt(inputs: Inputs, settings: Settings) -> Receipt | None:
 def write_receipt(
     request: IngestRequest, settings: Settings, receipt_inputs: list[dict[str, Any]], **fields: Any
 ) -> None:
-    """Record, atomically, the dataset a successful ingest of ``request`` stored or found.
-    ``receipt_inputs``: each input's :data:`INPUT_FIELDS` (and time column). Best effort: a
-    receipt that cannot be written only means a full ingest next time."""
+    """Record, atomically (temp file, fsync, rename), the dataset a successful ingest of
+    ``request`` stored or found. ``receipt_inputs``: each input's :data:`INPUT_FIELDS` (and
+    time column). A receipt that cannot be written is a storage failure like any other
+    (STORAGE_FAILED); the dataset stays stored and the next ingest reads the file again."""
     digests = [(int(item["bytes"]), str(item["sha256"])) for item in receipt_inputs]
     key = receipt_key(request, settings, digests)
     receipt = Receipt(key=key, inputs=receipt_inputs, **fields)
@@ -185,5 +188,8 @@ def write_receipt(
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(path, canonical_file_bytes(receipt.to_json()))
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        log.warning("receipt.unwritten", receipt=path.name, error=reason)
+        raise error(
+            ErrorCode.STORAGE_FAILED,
+            f"could not record the ingest receipt of dataset {receipt.dataset_id[:12]}: "
+            f"{exc.strerror or type(exc).__name__}",
+        ) from None
