@@ -203,9 +203,7 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
     # Timestamps, parsed file by file: each file may use its own form.
     tf = options.timeframe
     daily = tf.micros >= 1440 * 60_000_000
-    ts_int, ts_ok, kinds, session_dates = _parse_all_timestamps(
-        frame, options.timezone, out, daily
-    )
+    ts_int, ts_ok, kinds, session_dates = _parse_all_timestamps(frame, options.timezone, out, daily)
 
     # Numbers.
     values: dict[str, np.ndarray] = {}
