@@ -46,13 +46,16 @@ _HEX_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 def content_hash(bars: pl.DataFrame) -> str:
-    """sha256 over the little-endian bytes of each canonical column, in schema order."""
+    """sha256 over the little-endian bytes of each canonical column, in schema order. A column
+    held in several chunks (as Parquet row groups decode) is hashed a chunk at a time: the same
+    bytes in the same order, without first copying them into one array."""
     digest = hashlib.sha256()
     for name in FIELDS:
-        column = np.ascontiguousarray(bars[name].to_numpy())
-        little = column.astype(column.dtype.newbyteorder("<"), copy=False)
         digest.update(name.encode())
-        digest.update(little.data)
+        for chunk in bars[name].get_chunks():
+            column = np.ascontiguousarray(chunk.to_numpy())
+            little = column.astype(column.dtype.newbyteorder("<"), copy=False)
+            digest.update(little.data)
     return digest.hexdigest()
 
 
@@ -207,11 +210,15 @@ class DatasetStore:
         meta: dict[str, Any],
     ) -> StoredDataset:
         files = {BARS_FILE: parquet, QUALITY_FILE: canonical_file_bytes(quality)}
-        for name, data in files.items():
-            write_bytes(work / name, data)
+        # The files are hashed on a worker (hashlib releases the GIL) while they are written.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-hash") as pool:
+            digests = {name: pool.submit(sha256_hex, data) for name, data in files.items()}
+            for name, data in files.items():
+                write_bytes(work / name, data)
         full_meta = dict(meta)
         full_meta["files"] = {
-            name: {"bytes": len(data), "sha256": sha256_hex(data)} for name, data in files.items()
+            name: {"bytes": len(data), "sha256": digests[name].result()}
+            for name, data in files.items()
         }
         write_bytes(work / META_FILE, canonical_file_bytes(full_meta))
         fsync_dir(work)
