@@ -391,7 +391,9 @@ def _from_receipt(request: IngestRequest, settings: Settings) -> IngestResult | 
     ]
     quality = loaded.quality
     validated = Validated(
-        bars=loaded.bars,
+        # One chunk per column, as a full ingest hands them on (the Parquet file decodes into
+        # one chunk per row group), so everything downstream sees the same layout.
+        bars=loaded.bars.rechunk(),
         results=[
             CheckResult(
                 CHECKS_BY_ID[check["id"]],
