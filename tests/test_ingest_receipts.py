@@ -129,6 +129,8 @@ def _same_answer(reused: IngestResult, full: IngestResult) -> None:
     a, b = reused.inspection, full.inspection
     assert a.bars is not None and b.bars is not None and a.bars.equals(b.bars)
     assert a.bars.schema == b.bars.schema
+    assert [a.bars[c].n_chunks() for c in a.bars.columns] == [1] * a.bars.width  # as full
+    assert [b.bars[c].n_chunks() for c in b.bars.columns] == [1] * b.bars.width
     assert (a.content_sha256, a.descriptor, a.quality) == (
         b.content_sha256,
         b.descriptor,
