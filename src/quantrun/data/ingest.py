@@ -24,6 +24,7 @@ from quantrun.data.source import CsvSource, SourceFile
 from quantrun.data.store import (
     SOURCE_FIELDS,
     DatasetStore,
+    LoadedDataset,
     content_hash,
     dataset_id_for,
     parquet_bytes,
@@ -376,6 +377,19 @@ def _from_receipt(request: IngestRequest, settings: Settings) -> IngestResult | 
     ):
         log.warning("ingest.receipt_mismatch", dataset_id=receipt.dataset_id)
         return None
+    try:
+        inspection = _reused_inspection(request, receipt, loaded, calendar)
+    except (KeyError, TypeError, ValueError) as exc:  # a receipt or report of another shape
+        log.warning("ingest.receipt_unusable", dataset_id=receipt.dataset_id, error=repr(exc))
+        return None
+    log.info("ingest.reused", dataset_id=loaded.dataset_id, rows=loaded.bars.height)
+    return IngestResult(loaded.dataset_id, False, store.path_of(loaded.dataset_id), inspection)
+
+
+def _reused_inspection(
+    request: IngestRequest, receipt: Receipt, loaded: LoadedDataset, calendar: Calendar | None
+) -> Inspection:
+    """What a full ingest of ``request`` reports, from its receipt and the stored dataset."""
     sources = [
         SourceFile(
             path=path,
@@ -409,7 +423,7 @@ def _from_receipt(request: IngestRequest, settings: Settings) -> IngestResult | 
         conflicting_duplicates=quality["duplicates_found"]["conflicting"],
         session_dates=bool(receipt.sessions and receipt.sessions.get("session_dates")),
     )
-    inspection = Inspection(
+    return Inspection(
         request,
         sources,
         validated,
@@ -420,5 +434,3 @@ def _from_receipt(request: IngestRequest, settings: Settings) -> IngestResult | 
         calendar=calendar,
         receipt=receipt,
     )
-    log.info("ingest.reused", dataset_id=loaded.dataset_id, rows=loaded.bars.height)
-    return IngestResult(loaded.dataset_id, False, store.path_of(loaded.dataset_id), inspection)
