@@ -89,6 +89,9 @@ GOALS: tuple[tuple[str, str, float], ...] = (
     ("e2e_{main}_1m_backtesting_over_quantrun", ">=", 15.0),
     ("e2e_{main}_1m_vectorbt_over_quantrun", ">=", 5.0),
     ("e2e_{main}_1m_quantrun_over_floor", "<=", 2.0),
+    # A second `runs create` on a file already stored, with other parameters (issue 17).
+    ("e2e_{main}_1m_second_over_first", "<=", 0.5),
+    ("e2e_{main}_15m_second_over_first", "<=", 0.5),
     ("e2e_{big}_1m_quantrun_peak_rss_gib", "<", 1.5),
     ("e2e_{big}_over_{main}_1m_quantrun", "<=", 5.5),
     ("registry_list_{many}_over_{few}", "<=", 3.0),
@@ -332,6 +335,34 @@ def _create_argv(csv: Path, timeframe: str, risk_file: Path) -> Callable[[Path],
     return argv
 
 
+#: The parameters of the run made first, outside the timer, for ``quantrun_second``.
+OTHER_FAST, OTHER_SLOW = 5, 20
+
+
+def _stored_root(csv: Path, timeframe: str, risk_file: Path) -> Callable[[], Path]:
+    """A ``prepare`` for ``quantrun_second``: a fresh RUNS_ROOT where ``csv`` has already been
+    run once with other parameters, so its dataset and ingest receipt are stored (that first run
+    is made once per group and suite run, and its datasets/ and receipts/ copied for each
+    sample)."""
+    seed = OUT_DIR / f"second-seed-{csv.stem}-{timeframe}"
+    made: list[bool] = []
+
+    def prepare() -> Path:
+        if not made:
+            _remove(seed)
+            argv = _create_argv(csv, timeframe, risk_file)(seed)
+            fast, slow = argv.index(f"fast={FAST}"), argv.index(f"slow={SLOW}")
+            argv[fast], argv[slow] = f"fast={OTHER_FAST}", f"slow={OTHER_SLOW}"
+            _quiet(argv)
+            made.append(True)
+        root = _fresh_root()
+        for folder in ("datasets", "receipts"):
+            shutil.copytree(seed / folder, root / folder)
+        return root
+
+    return prepare
+
+
 def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Case]:
     group = f"e2e {rows:,} rows {timeframe}"
     minutes = str(TIMEFRAMES[timeframe])
@@ -343,6 +374,15 @@ def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Cas
             _create_argv(csv, timeframe, risk_file),
             _cli_json,
             prepare=_fresh_root,
+            cleanup=_remove,
+        ),
+        Case(
+            "quantrun_second",
+            group,
+            "quantrun_second",
+            _create_argv(csv, timeframe, risk_file),
+            _cli_json,
+            prepare=_stored_root(csv, timeframe, risk_file),
             cleanup=_remove,
         ),
         Case(
@@ -587,6 +627,7 @@ def ratios(summary: dict[str, dict[str, Any]], rows: list[int]) -> dict[str, flo
             startup = summary.get(f"{key}/quantrun_stages", {}).get("startup_s")
             if startup is not None:
                 out[f"{tag}_quantrun_startup_s"] = startup["median"]
+            out[f"{tag}_second_over_first"] = _ratio(_wall(summary, f"{key}/quantrun_second"), qr)
             if n == max(rows) and f"{key}/quantrun" in summary:
                 rss = summary[f"{key}/quantrun"]["peak_rss_mib"]["median"] / 1024
                 out[f"{tag}_quantrun_peak_rss_gib"] = rss

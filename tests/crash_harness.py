@@ -45,8 +45,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# The modules that bind a durable function (``from quantrun.durable import ...``) are imported
+# here, not on first use: one first imported while a primitive is patched would keep the patch
+# for good (quantrun.api imports its modules lazily).
+import quantrun.data.receipt
+import quantrun.data.store
 import quantrun.durable
-from quantrun.api import create_run  # loads every module that binds a durable function
+import quantrun.runs.builder
+from quantrun.api import create_run
 from quantrun.runs.registry import Registry
 from quantrun.settings import Settings
 

@@ -35,6 +35,12 @@ class Layout:
         return self.root / "datasets"
 
     @property
+    def receipts(self) -> Path:
+        """Ingest receipts: which stored dataset given input bytes and ingest options made
+        (``data/receipt.py``). A cache: a missing or damaged one only means a full ingest."""
+        return self.root / "receipts"
+
+    @property
     def staging(self) -> Path:
         """Work in progress; never listed, cleared on start-up."""
         return self.root / "staging"
@@ -116,6 +122,10 @@ class Layout:
 
     def dataset(self, dataset_id: str) -> Path:
         return self.datasets / dataset_id
+
+    def receipt(self, name: str) -> Path:
+        """One ingest receipt, ``<total input bytes>-<key>.json``."""
+        return self.receipts / f"{name}.json"
 
     def provider_cache(self, provider: str) -> Path:
         """One provider's verified archives (``cache/binance/data/...``)."""

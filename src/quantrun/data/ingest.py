@@ -18,18 +18,20 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from quantrun.data.quality import build_report
+from quantrun.data.receipt import INPUT_FIELDS, Receipt, hash_inputs, read_receipt, write_receipt
 from quantrun.data.request import IngestRequest
 from quantrun.data.source import CsvSource, SourceFile
 from quantrun.data.store import (
     SOURCE_FIELDS,
     DatasetStore,
+    LoadedDataset,
     content_hash,
     dataset_id_for,
     parquet_bytes,
 )
 from quantrun.data.timeframe import Timeframe
 from quantrun.data.timestamps import TimestampKind
-from quantrun.data.validation import Validated, validate
+from quantrun.data.validation import CHECKS_BY_ID, CheckResult, Status, Validated, validate
 from quantrun.errors import QuantrunError
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
@@ -53,6 +55,8 @@ class Inspection:
     quality: dict[str, Any] | None = None
     #: The exchange calendar named (``--calendar``), loaded.
     calendar: Calendar | None = None
+    #: The ingest receipt this inspection was answered from (``data/receipt.py``), if any.
+    receipt: Receipt | None = None
 
     @property
     def bars(self) -> pl.DataFrame | None:
@@ -65,6 +69,8 @@ class Inspection:
     @property
     def sessions(self) -> dict[str, Any] | None:
         """How sessions were handled (``session_dates``, ``calendar``), when they were."""
+        if self.receipt is not None:
+            return self.receipt.sessions
         return session_handling(self.request, self.validated)
 
     def to_dict(self) -> dict[str, Any]:
@@ -286,7 +292,13 @@ def ingest(
 ) -> IngestResult:
     """Validate and store the dataset; raise the first failing check's error otherwise.
     ``provenance``: where fetched files came from (``data/fetch.py``), recorded with a
-    dataset this stores; it never changes the dataset id."""
+    dataset this stores; it never changes the dataset id.
+
+    When an ingest receipt (``data/receipt.py``) shows these very bytes were ingested with these
+    options into a dataset still stored, that dataset is loaded (and verified) instead."""
+    reused = _from_receipt(request, settings)
+    if reused is not None:
+        return reused
     inspection, tf = _validated(request, settings)
     failure = inspection.error
     if failure is not None:
@@ -294,18 +306,16 @@ def ingest(
         raise failure
     bars = inspection.bars
     assert bars is not None
-    _identify(inspection, tf)
-    assert inspection.dataset_id is not None
     store = DatasetStore(settings.runs_root)
-    encoded: bytes | None = None
-    if store.exists(inspection.dataset_id):
+    # Encode the Parquet file (polars, outside the GIL) on a worker from the moment the bars
+    # are valid, while this thread hashes them (hashlib, also outside the GIL) and builds the
+    # report. Only a dataset already stored drops the bytes.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantrun-encode") as pool:
+        future = pool.submit(parquet_bytes, bars)
+        _identify(inspection, tf)
         _report(inspection, tf)
-    else:
-        # Encode the Parquet file (polars releases the GIL) while the report is built.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(parquet_bytes, bars)
-            _report(inspection, tf)
-            encoded = future.result()
+        assert inspection.dataset_id is not None
+        encoded: bytes | None = None if store.exists(inspection.dataset_id) else future.result()
     assert inspection.quality is not None
     meta = {
         "schema_version": 1,
@@ -326,4 +336,101 @@ def ingest(
         created=stored.created,
         rows=bars.height,
     )
+    write_receipt(
+        request,
+        settings,
+        [_receipt_input(s) for s in inspection.sources],
+        dataset_id=stored.dataset_id,
+        timestamp_kinds=inspection.validated.timestamp_kinds,
+        sessions=inspection.sessions,
+    )
     return IngestResult(stored.dataset_id, stored.created, stored.path, inspection)
+
+
+def _receipt_input(source: SourceFile) -> dict[str, Any]:
+    recorded = source.to_dict()
+    found = {key: recorded[key] for key in INPUT_FIELDS}
+    return found | ({"time_column": source.time_column} if source.time_column is not None else {})
+
+
+def _from_receipt(request: IngestRequest, settings: Settings) -> IngestResult | None:
+    """The stored dataset a receipt names for these inputs and options, loaded and verified
+    (DATASET_CORRUPT when its files no longer match their hashes); None when no receipt
+    answers or its dataset is no longer stored (a full ingest follows)."""
+    inputs = hash_inputs(request, settings)
+    receipt = None if inputs is None else read_receipt(inputs, settings)
+    if receipt is None:
+        return None
+    store = DatasetStore(settings.runs_root)
+    if not store.exists(receipt.dataset_id):
+        log.info("ingest.receipt_stale", dataset_id=receipt.dataset_id)
+        return None
+    loaded = store.load_for_run(receipt.dataset_id)
+    tf, options = request.checked()
+    calendar = options.calendar
+    calendar_record = calendar.record() if calendar is not None else None
+    if (
+        loaded.symbol != request.symbol
+        or loaded.timeframe != tf.name
+        # A calendar library of another version would measure (and name) another dataset.
+        or calendar_record != loaded.descriptor.get("calendar")
+    ):
+        log.warning("ingest.receipt_mismatch", dataset_id=receipt.dataset_id)
+        return None
+    try:
+        inspection = _reused_inspection(request, receipt, loaded, calendar)
+    except (KeyError, TypeError, ValueError) as exc:  # a receipt or report of another shape
+        log.warning("ingest.receipt_unusable", dataset_id=receipt.dataset_id, error=repr(exc))
+        return None
+    log.info("ingest.reused", dataset_id=loaded.dataset_id, rows=loaded.bars.height)
+    return IngestResult(loaded.dataset_id, False, store.path_of(loaded.dataset_id), inspection)
+
+
+def _reused_inspection(
+    request: IngestRequest, receipt: Receipt, loaded: LoadedDataset, calendar: Calendar | None
+) -> Inspection:
+    """What a full ingest of ``request`` reports, from its receipt and the stored dataset."""
+    sources = [
+        SourceFile(
+            path=path,
+            name=Path(path).name,
+            bytes=item["bytes"],
+            sha256=item["sha256"],
+            format=item["format"],
+            has_header=item["has_header"],
+            rows=item["rows"],
+            time_column=item.get("time_column"),
+        )
+        for path, item in zip(request.paths, receipt.inputs, strict=True)
+    ]
+    quality = loaded.quality
+    validated = Validated(
+        # One chunk per column, as a full ingest hands them on (the Parquet file decodes into
+        # one chunk per row group), so everything downstream sees the same layout.
+        bars=loaded.bars.rechunk(),
+        results=[
+            CheckResult(
+                CHECKS_BY_ID[check["id"]],
+                status=Status(check["status"]),
+                count=check["count"],
+                note=check.get("note", ""),
+            )
+            for check in quality["checks"]
+        ],
+        timestamp_kinds=receipt.timestamp_kinds,
+        repairs=loaded.descriptor["repairs"],
+        exact_duplicates=quality["duplicates_found"]["exact"],
+        conflicting_duplicates=quality["duplicates_found"]["conflicting"],
+        session_dates=bool(receipt.sessions and receipt.sessions.get("session_dates")),
+    )
+    return Inspection(
+        request,
+        sources,
+        validated,
+        descriptor=loaded.descriptor,
+        dataset_id=loaded.dataset_id,
+        content_sha256=loaded.content_sha256,
+        quality=quality,
+        calendar=calendar,
+        receipt=receipt,
+    )

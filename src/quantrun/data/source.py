@@ -168,31 +168,47 @@ class CsvSource:
 
 
 def _check_line_lengths(path: str, limit: int) -> None:
-    """Refuse a file with a line longer than ``limit`` bytes, reading it a chunk at a time:
-    a file that is one enormous line is refused after about ``limit`` bytes, never loaded."""
+    """Refuse a file with a line longer than ``limit`` bytes, reading it a chunk at a time into
+    one reused buffer: a file that is one enormous line is refused after about ``limit`` bytes,
+    never loaded. Lines are not counted on the way (the scan stays a memory-speed pass); the
+    number of the line refused is counted only then (:func:`_line_at`)."""
     name = Path(path).name
+    buffer = bytearray(_SCAN_CHUNK)
+    offset = 0  # file position of the chunk in ``buffer``
     open_line = 0  # bytes of the line still open at the end of the previous chunk
-    line = 1  # its number
-    with Path(path).open("rb") as stream:
-        while chunk := stream.read(_SCAN_CHUNK):
-            first = chunk.find(b"\n")
+    with Path(path).open("rb", buffering=0) as stream:
+        while size := stream.readinto(buffer):
+            first = buffer.find(b"\n", 0, size)
             if first < 0:
-                open_line += len(chunk)
+                open_line += size
                 if open_line > limit:
-                    raise _line_too_long(name, line, limit)
+                    raise _line_too_long(name, _line_at(path, offset), limit)
+                offset += size
                 continue
             if open_line + first > limit:
-                raise _line_too_long(name, line, limit)
-            last = chunk.rfind(b"\n")
+                raise _line_too_long(name, _line_at(path, offset), limit)
+            last = buffer.rfind(b"\n", 0, size)
             if last - first - 1 > limit:  # a whole line inside this chunk may be too long
-                ends = np.flatnonzero(np.frombuffer(chunk, np.uint8, last - first + 1, first) == 10)
+                inside = np.frombuffer(buffer, np.uint8, last - first + 1, first)
+                ends = np.flatnonzero(inside == 10)
                 over = np.flatnonzero(np.diff(ends) - 1 > limit)
                 if over.size:
-                    raise _line_too_long(name, line + int(over[0]) + 1, limit)
-            line += chunk.count(b"\n")
-            open_line = len(chunk) - last - 1
+                    start = offset + first + int(ends[over[0]]) + 1
+                    raise _line_too_long(name, _line_at(path, start), limit)
+            open_line = size - last - 1
             if open_line > limit:
-                raise _line_too_long(name, line, limit)
+                raise _line_too_long(name, _line_at(path, offset + last + 1), limit)
+            offset += size
+
+
+def _line_at(path: str, position: int) -> int:
+    """The 1-based number of the line holding byte ``position`` of the file at ``path``."""
+    newlines = 0
+    with Path(path).open("rb") as stream:
+        while position > 0 and (chunk := stream.read(min(_SCAN_CHUNK, position))):
+            newlines += chunk.count(b"\n")
+            position -= len(chunk)
+    return newlines + 1
 
 
 def _line_too_long(name: str, line: int, limit: int) -> Exception:

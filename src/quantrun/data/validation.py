@@ -203,7 +203,7 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
     # Timestamps, parsed file by file: each file may use its own form.
     tf = options.timeframe
     daily = tf.micros >= 1440 * 60_000_000
-    ts, kinds, session_dates = _parse_all_timestamps(frame, options.timezone, out, daily)
+    ts_int, ts_ok, kinds, session_dates = _parse_all_timestamps(frame, options.timezone, out, daily)
 
     # Numbers.
     values: dict[str, np.ndarray] = {}
@@ -234,8 +234,6 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
         out.fail("volume_not_negative", np.flatnonzero(ok & (v < 0)))
 
     # Order and grid, on the rows whose timestamp parsed.
-    ts_ok = ~np.isnan(ts)
-    ts_int = np.where(ts_ok, ts, 0).astype(np.int64)
     sessions = None
     if options.calendar is not None and ts_ok.any():
         sessions = options.calendar.sessions(int(ts_int[ts_ok].min()), int(ts_int[ts_ok].max()))
@@ -320,6 +318,8 @@ def validate(raw: RawBars, options: ValidationOptions) -> Validated:
 
 def _is_blank(cells: pl.Series) -> np.ndarray:
     if cells.dtype != pl.String:
+        if not cells.null_count():  # the common case: no mask to convert
+            return np.zeros(len(cells), dtype=bool)
         typed: np.ndarray = cells.is_null().to_numpy()
         return typed
     stripped = cells.str.strip_chars()
@@ -329,10 +329,11 @@ def _is_blank(cells: pl.Series) -> np.ndarray:
 
 def _parse_all_timestamps(
     frame: pl.DataFrame, timezone: str | None, out: _Collector, daily: bool
-) -> tuple[np.ndarray, list[str], bool]:
-    """Epoch µs as float64 with NaN where a row failed (exact below 2**53 µs, year 2255),
-    the timestamp kinds, and whether any file held session dates (``daily``: 1d or 1w bars)."""
-    ts = np.full(frame.height, np.nan)
+) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """Epoch µs (0 where a row failed) and whether each row parsed, the timestamp kinds, and
+    whether any file held session dates (``daily``: 1d or 1w bars)."""
+    ts = np.zeros(frame.height, dtype=np.int64)
+    ok = np.ones(frame.height, dtype=bool)
     kinds: set[str] = set()
     session_dates = False
     file_ids = frame["file"].to_numpy()
@@ -350,10 +351,14 @@ def _parse_all_timestamps(
         session_dates = session_dates or parsed.session_dates
         if parsed.kind is not None:
             kinds.add(str(parsed.kind))
-        ts[start:end] = parsed.micros.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        micros = parsed.micros.cast(pl.Int64)
+        if micros.null_count():
+            ok[start:end] = micros.is_not_null().to_numpy()
+            micros = micros.fill_null(0)
+        ts[start:end] = micros.to_numpy()
         for code, rows in parsed.problems.items():
             out.fail(codes_to_checks[code], rows + start)
-    return ts, sorted(kinds), session_dates
+    return ts, ok, sorted(kinds), session_dates
 
 
 def _check_timeframe(ts: np.ndarray, tf: Timeframe, out: _Collector) -> None:
