@@ -92,6 +92,7 @@ GOALS: tuple[tuple[str, str, float], ...] = (
     # A second `runs create` on a file already stored, with other parameters (issue 17).
     ("e2e_{main}_1m_second_over_first", "<=", 0.5),
     ("e2e_{main}_15m_second_over_first", "<=", 0.5),
+    ("e2e_{big}_1m_quantrun_over_floor", "<=", 2.5),
     ("e2e_{big}_1m_quantrun_peak_rss_gib", "<", 1.5),
     ("e2e_{big}_over_{main}_1m_quantrun", "<=", 5.5),
     ("registry_list_{many}_over_{few}", "<=", 3.0),
