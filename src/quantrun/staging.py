@@ -15,9 +15,26 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from quantrun.durable import remove_tree
+from quantrun.errors import ErrorCode, error
 from quantrun.layout import Layout
 
 LOCK_SUFFIX = ".lock"
+
+
+@contextlib.contextmanager
+def storage_lock(lock: FileLock, folder: Path, what: str) -> Iterator[None]:
+    """Hold ``lock`` (creating ``folder`` first) while ``what`` is updated; a storage failure
+    while holding it is STORAGE_FAILED ("could not update <what>: ..."). The run registry and
+    the sweep listing are updated under it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with lock:
+            yield
+    except OSError as exc:
+        raise error(
+            ErrorCode.STORAGE_FAILED,
+            f"could not update {what}: {exc.strerror or type(exc).__name__}",
+        ) from None
 
 
 @contextlib.contextmanager

@@ -237,16 +237,7 @@ def _by_sessions(
     out = (
         keyed.lazy()
         .group_by("_bucket", maintain_order=True)
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-            pl.col("bar_count").sum().cast(pl.Int64),
-            pl.col("_close").max(),
-            pl.col("_expected").max(),
-        )
+        .agg(*_bucket_aggregation(), pl.col("_close").max(), pl.col("_expected").max())
         .rename({"_bucket": "ts"})
         .collect()
     )
@@ -262,6 +253,17 @@ def _by_sessions(
 
 
 _AGGREGATED = ["ts", "open", "high", "low", "close", "volume", "bar_count"]
+
+
+def _bucket_aggregation() -> list[pl.Expr]:
+    """:data:`AGGREGATION` as polars expressions, one per output column in its order: what
+    the epoch and the session group-bys both compute per bucket."""
+    return [
+        getattr(pl.col(name), how)().cast(pl.Int64)
+        if name == "bar_count"
+        else getattr(pl.col(name), how)()
+        for name, how in AGGREGATION.items()
+    ]
 
 
 def _one_row_per_bucket(frame: pl.DataFrame, target: Timeframe) -> pl.DataFrame | None:
@@ -285,14 +287,7 @@ def _aggregate(frame: pl.DataFrame, bucket: pl.Expr) -> pl.DataFrame:
         frame.lazy()
         .with_columns(bucket.alias("_bucket"))
         .group_by("_bucket", maintain_order=True)
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-            pl.col("bar_count").sum().cast(pl.Int64),
-        )
+        .agg(*_bucket_aggregation())
         .rename({"_bucket": "ts"})
         .collect()
     )

@@ -35,7 +35,7 @@ from quantrun.runs.manifest import (
     load_manifest,
     verify_run_folder,
 )
-from quantrun.staging import clear_stale
+from quantrun.staging import clear_stale, storage_lock
 
 log = get_logger(__name__)
 
@@ -98,15 +98,8 @@ class Registry:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the registry lock. A storage failure while holding it is STORAGE_FAILED."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with self._lock:
-                yield
-        except OSError as exc:
-            raise error(
-                ErrorCode.STORAGE_FAILED,
-                f"could not update the run registry: {exc.strerror or type(exc).__name__}",
-            ) from None
+        with storage_lock(self._lock, self.root, "the run registry"):
+            yield
 
     # -- reading --------------------------------------------------------------------------
     def _read_index(self) -> Index | None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from quantrun.logs import configure, get_logger
@@ -112,21 +113,30 @@ def _child_env(settings: Settings) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTRUN_")}
-    env["QUANTRUN_WORKER_SETTINGS"] = settings.model_dump_json()
+    env[WORKER_SETTINGS] = settings.model_dump_json()
     return env
 
 
-def main(argv: list[str]) -> int:
-    """Child entry point: run one job with the parent's settings."""
+#: The environment variable a job's child process reads its settings from.
+WORKER_SETTINGS = "QUANTRUN_WORKER_SETTINGS"
+
+
+def child_main(argv: list[str], execute: Callable[[Settings, str], dict[str, Any]]) -> int:
+    """A job's child process (``python -m MODULE JOB_ID``): the parent's settings, its log
+    level, ``execute(settings, job_id)``, one log line. Every job kind's module ends here."""
     import os
 
-    raw: dict[str, Any] = json.loads(os.environ["QUANTRUN_WORKER_SETTINGS"])
-    settings = Settings.model_validate(raw)
+    settings = Settings.model_validate(json.loads(os.environ[WORKER_SETTINGS]))
     configure(settings.log_level)
     started = time.monotonic()
-    job = execute_job(settings, argv[0])
+    job = execute(settings, argv[0])
     log.info("worker.done", job_id=argv[0], state=job["state"], seconds=time.monotonic() - started)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Child entry point: run one run job with the parent's settings."""
+    return child_main(argv, execute_job)
 
 
 if __name__ == "__main__":

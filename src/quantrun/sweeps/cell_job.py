@@ -13,15 +13,14 @@ the sweep id and the cells.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from quantrun.errors import ErrorCode, error
-from quantrun.logs import configure, get_logger
+from quantrun.logs import get_logger
 from quantrun.runs.jobs import JobStore, JobWork, run_job
+from quantrun.runs.worker import child_main
 from quantrun.settings import Settings
 from quantrun.sweeps.manifest import SweepManifest
 from quantrun.sweeps.materialize import cell_request, materialize
@@ -87,12 +86,7 @@ def execute_cell_job(settings: Settings, job_id: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Child entry point: run one cell job with the web worker's settings."""
-    raw: dict[str, Any] = json.loads(os.environ["QUANTRUN_WORKER_SETTINGS"])
-    settings = Settings.model_validate(raw)
-    configure(settings.log_level)
-    job = execute_cell_job(settings, argv[0])
-    log.info("worker.done", job_id=argv[0], state=job["state"])
-    return 0
+    return child_main(argv, execute_cell_job)
 
 
 if __name__ == "__main__":

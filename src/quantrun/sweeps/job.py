@@ -12,17 +12,16 @@ estimate made before the cells are computed (``estimate``, see
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from quantrun.logs import configure, get_logger
+from quantrun.logs import get_logger
 from quantrun.runs.jobs import JobStore, JobWork, run_job
 from quantrun.runs.request import RunCreateRequest
+from quantrun.runs.worker import child_main
 from quantrun.settings import Settings
 from quantrun.sweeps.grid import GridAxis
 from quantrun.sweeps.progress import Estimate, SweepProgress, remaining_seconds
@@ -141,12 +140,7 @@ def execute_sweep_job(settings: Settings, job_id: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Child entry point: run one sweep job with the web worker's settings."""
-    raw: dict[str, Any] = json.loads(os.environ["QUANTRUN_WORKER_SETTINGS"])
-    settings = Settings.model_validate(raw)
-    configure(settings.log_level)
-    job = execute_sweep_job(settings, argv[0])
-    log.info("worker.done", job_id=argv[0], state=job["state"])
-    return 0
+    return child_main(argv, execute_sweep_job)
 
 
 if __name__ == "__main__":

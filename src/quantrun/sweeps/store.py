@@ -35,7 +35,7 @@ from quantrun.errors import ErrorCode, error
 from quantrun.layout import Layout
 from quantrun.logs import get_logger
 from quantrun.settings import Settings
-from quantrun.staging import staging_dir
+from quantrun.staging import staging_dir, storage_lock
 from quantrun.sweeps.manifest import (
     RESULTS_CSV,
     RESULTS_PARQUET,
@@ -149,15 +149,8 @@ class SweepStore:
     # -- locking ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with self._lock:
-                yield
-        except OSError as exc:
-            raise error(
-                ErrorCode.STORAGE_FAILED,
-                f"could not update the sweep listing: {exc.strerror or type(exc).__name__}",
-            ) from None
+        with storage_lock(self._lock, self.root, "the sweep listing"):
+            yield
 
     @contextlib.contextmanager
     def computing(self, sweep_id: str) -> Iterator[Checkpoint]:
