@@ -35,6 +35,7 @@ def build_golden(workdir: Path, runs_root: Path) -> RunResult:
             strategy_version="1",  # the golden run was made with v1 (v2 changed the cross rule)
             identity_schema=1,  # and before the strategy's source hash joined the identity
             artifact_schema=1,  # and before the decision records became Parquet
+            resample_rules=1,  # and before volume sums were added in row order
             params={"fast": 10, "slow": 30},
             timeframe="15m",
             risk="moderate",

@@ -52,10 +52,11 @@ class Case:
 
 
 #: The first reference runs were made with the first version of their strategy, under identity
-#: schema 1 (before the strategy's source hash joined the identity) and manifest schema 1
-#: (decision records as JSON lines, bars always copied); later versions change the rules, so
-#: those cases pin all three (the manifest records them, not the request).
-V1 = {"strategy_version": "1", "identity_schema": 1, "artifact_schema": 1}
+#: schema 1 (before the strategy's source hash joined the identity), manifest schema 1
+#: (decision records as JSON lines, bars always copied) and resampling rules 1 (volume summed
+#: by polars' group-by); later versions change the rules, so those cases pin all four (the
+#: manifest records them, not the request).
+V1 = {"strategy_version": "1", "identity_schema": 1, "artifact_schema": 1, "resample_rules": 1}
 
 
 def _cases() -> list[Case]:
@@ -138,8 +139,14 @@ def _cases() -> list[Case]:
         )
     # Recorded under the versions current on 2026-12-04 (identity schema 2, manifest schema 2,
     # sma_crossover v2; issue 17): a 1m run whose bars are its dataset's (no bars.parquet), the
-    # same within a window, and a resampled run that keeps its own bars.parquet.
-    current = {"strategy_version": "2", "identity_schema": 2, "artifact_schema": 2}
+    # same within a window, and a resampled run that keeps its own bars.parquet; they were made
+    # before resampling rules 2 (D52), so they pin rules 1.
+    current = {
+        "strategy_version": "2",
+        "identity_schema": 2,
+        "artifact_schema": 2,
+        "resample_rules": 1,
+    }
     cases += [
         Case(
             "current-demo-1m-bars-in-dataset",
@@ -166,6 +173,21 @@ def _cases() -> list[Case]:
             {"paths": [REAL_MONTHS[0]], "symbol": "DOTUSDT", "timeframe": "15m", "risk": "moderate"}
             | sma
             | current,
+            real=True,
+        ),
+        # Recorded under resampling rules 2 (D52, volume added in row order): a 4h run whose
+        # buckets of 240 rows polars' group-by split even on one thread under rules 1.
+        Case(
+            "rules2-DOTUSDT-4h",
+            {
+                "paths": [REAL_MONTHS[0]],
+                "symbol": "DOTUSDT",
+                "timeframe": "4h",
+                "strategy": "donchian_breakout",
+                "risk": "moderate",
+            }
+            | current
+            | {"strategy_version": "1", "resample_rules": 2},
             real=True,
         ),
     ]

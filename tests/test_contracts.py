@@ -89,7 +89,13 @@ def test_the_api_only_fields_are_the_declared_ones() -> None:
     """The deliberate exceptions, listed: a new field is on every edge unless it says why."""
     off_cli = {f.name for f in request_fields(RunCreateRequest) if not f.edge.cli}
     off_web = {f.name for f in request_fields(RunCreateRequest) if not f.edge.web}
-    assert off_cli == {"labels", "risk_config", "identity_schema", "artifact_schema"}
+    assert off_cli == {
+        "labels",
+        "risk_config",
+        "identity_schema",
+        "artifact_schema",
+        "resample_rules",
+    }
     assert off_web == {
         "paths",
         "labels",
@@ -97,6 +103,7 @@ def test_the_api_only_fields_are_the_declared_ones() -> None:
         "risk_file",
         "identity_schema",
         "artifact_schema",
+        "resample_rules",
     }
 
 

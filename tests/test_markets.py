@@ -597,7 +597,7 @@ def test_without_sessions_session_grid_bars_are_refused_not_relabelled() -> None
     assert "2004-11-22T14:30:00Z" in refused.value.detail
     same = resample(hourly, "1h", base_timeframe="1h")  # their own timeframe: left as they are
     assert same.bars["ts"].to_list() == hourly["ts"].to_list()
-    assert same.summary()["rules"] is RESAMPLE_RULES
+    assert same.summary()["rules"] == RESAMPLE_RULES
 
 
 def test_session_slots_are_the_exchange_hours(sessions: Any) -> None:

@@ -169,6 +169,7 @@ def test_pinned_metrics_on_a_real_month(settings: Settings) -> None:
         strategy="sma_crossover",
         strategy_version="1",  # pinned when v1 was current; v2 decides crosses exactly
         identity_schema=1,  # and before the strategy's source hash joined the identity
+        resample_rules=1,  # and before volume sums were added in row order (D52)
         params={"fast": 10, "slow": 30},
         timeframe="1h",
         risk="moderate",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -763,3 +764,82 @@ def test_labels_never_look_ahead(name: str, st_data: st.DataObject) -> None:
         # ... and the bar becomes visible at label + length, after its last minute closed.
         assert max(members) + MINUTE <= label + length
     assert all(ref_bucket(t, name) == t for t in out_ts)
+
+
+# ------------------------------------------------------------ rules 2: volume in row order
+
+
+def _big_minutes(rows: int, seed: int = 7) -> pl.DataFrame:
+    """``rows`` 1m bars from an on-grid start with inexact volumes (a few missing minutes),
+    large enough that polars' group-by splits buckets among threads."""
+    rnd = random.Random(seed)
+    start = us("2024-01-01T00:00")
+    ts = [start + i * MINUTE for i in range(rows) if i % 997 != 5]
+    price = [100.0 + (i % 50) / 7 for i in range(len(ts))]
+    volume = [round(rnd.lognormvariate(3.0, 1.0), 3) for _ in ts]
+    return pl.DataFrame(
+        {"ts": ts, "open": price, "high": price, "low": price, "close": price, "volume": volume},
+        schema=INPUT_SCHEMA,
+    )
+
+
+@pytest.mark.parametrize("name", ["15m", "4h", "1d", "1w"])
+def test_volume_is_its_rows_added_in_row_order(name: str) -> None:
+    data = _big_minutes(120_000)
+    out = resample(data, name)
+    label = TIMEFRAMES[name]
+    buckets: dict[int, list[float]] = {}
+    for ts, volume in zip(data["ts"].to_list(), data["volume"].to_list(), strict=True):
+        buckets.setdefault((ts - label.origin) // label.micros, []).append(volume)
+    expected = [sum(values) for values in buckets.values()][: out.bars.height]
+    assert out.bars["volume"].to_list() == expected  # exactly: Python adds left to right
+
+
+_THREADS_CHILD = """
+import hashlib, sys
+import polars as pl
+from quantrun.data.resample import resample
+data = pl.read_parquet(sys.argv[1])
+for name in ("15m", "4h", "1d"):
+    bars = resample(data, name).bars
+    print(name, pl.thread_pool_size(), hashlib.sha256(bars.write_ipc(None).getvalue()).hexdigest())
+"""
+
+
+def test_resampled_bars_are_the_same_bits_whatever_the_thread_count(tmp_path: Path) -> None:
+    """Rules 2 depend on nothing but the rows: one thread and four give the same bytes, call
+    after call (rules 1's group-by sum did not; D52)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "minutes.parquet"
+    _big_minutes(300_000).write_parquet(source)
+    digests = set()
+    for threads in ("1", "4", "4"):
+        env = dict(os.environ, POLARS_MAX_THREADS=threads)
+        done = subprocess.run(
+            [sys.executable, "-c", _THREADS_CHILD, str(source)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        lines = done.stdout.split("\n")[:3]
+        assert {line.split()[1] for line in lines} == {threads}
+        digests.add(tuple(line.split()[2] for line in lines))
+    assert len(digests) == 1
+
+
+def test_rules_1_are_still_followed_when_pinned() -> None:
+    data = _big_minutes(20_000)
+    old = resample(data, "4h", rules_version=1)
+    new = resample(data, "4h")
+    assert old.summary()["rules"]["version"] == 1 and "sum_order" not in old.summary()["rules"]
+    assert new.summary()["rules"] == RESAMPLE_RULES and RESAMPLE_RULES["version"] == 2
+    assert RESAMPLE_RULES["sum_order"] == "row order, from 0.0"
+    # Everything but the volume's last bits is the same under both rules.
+    assert_frame_equal(old.bars.drop("volume"), new.bars.drop("volume"))
+    assert_frame_equal(old.bars.select("volume"), new.bars.select("volume"), rel_tol=1e-12)
+    with pytest.raises(QuantrunError) as refused:
+        resample(data, "4h", rules_version=3)
+    assert refused.value.code == ErrorCode.USAGE_INVALID_OPTION

@@ -82,6 +82,7 @@ def test_a_one_dataset_sweep_keeps_its_id_and_bytes(
         grid=GRID,
         symbol="LINKUSDT",
         workers=1,
+        resample_rules=1,  # the fixture was made before resampling rules 2 (D52)
         **BASE,
     )
     assert made.sweep_id == V1_SWEEP_ID and made.manifest.schema_version == 1

@@ -4,7 +4,8 @@ Rules (docs/resampling.md; recorded in every manifest through :data:`RESAMPLE_RU
 
 - buckets are aligned to the Unix epoch in UTC (weekly: Monday 00:00 UTC), left-closed and
   labelled by their **open** time;
-- open=first, high=max, low=min, close=last, volume=sum (:data:`AGGREGATION`);
+- open=first, high=max, low=min, close=last, volume=sum (:data:`AGGREGATION`); the volume
+  sum adds a bucket's rows in row order, whatever the machine's thread count (D52);
 - ``bar_count`` says how many base bars built the bucket; a bucket with fewer than
   ``timeframe / base_timeframe`` is kept and flagged ``partial``; empty buckets are omitted;
 - the trailing bucket that the data ends inside (the data stops before the bucket closes) is
@@ -49,29 +50,43 @@ AGGREGATION: dict[str, str] = {
     "bar_count": "sum",
 }
 
-RESAMPLE_RULES_VERSION = 1
+#: The current resampling rules. 2 (D52): a bucket's volume is its rows added in row order;
+#: 1 let polars' group-by add it, which split the rows among threads and so gave last bits
+#: that depend on the machine's thread count (runs made under 1 rebuild under 1).
+RESAMPLE_RULES_VERSION = 2
+#: Every version a build can still follow (``RunCreateRequest.resample_rules`` pins one).
+RESAMPLE_RULES_VERSIONS = (1, 2)
 
-#: What every manifest records about resampling.
-RESAMPLE_RULES: dict[str, Any] = {
-    "version": RESAMPLE_RULES_VERSION,
-    "alignment": "unix-epoch-utc (1w: monday 00:00 utc)",
-    "closed": "left",
-    "label": "bucket-open",
-    "aggregation": AGGREGATION,
-    "empty_buckets": "omitted",
-    "partial_buckets": "kept-and-flagged",
-    "trailing_incomplete_bucket": "dropped-and-counted",
-    "visibility": "a bar is visible to a strategy only after its bucket has closed",
-}
+
+def resample_rules(version: int = RESAMPLE_RULES_VERSION) -> dict[str, Any]:
+    """What every manifest records about resampling under rules ``version``."""
+    rules: dict[str, Any] = {
+        "version": version,
+        "alignment": "unix-epoch-utc (1w: monday 00:00 utc)",
+        "closed": "left",
+        "label": "bucket-open",
+        "aggregation": AGGREGATION,
+        "empty_buckets": "omitted",
+        "partial_buckets": "kept-and-flagged",
+        "trailing_incomplete_bucket": "dropped-and-counted",
+        "visibility": "a bar is visible to a strategy only after its bucket has closed",
+    }
+    if version >= 2:
+        rules["sum_order"] = "row order, from 0.0"
+    return rules
+
+
+#: What every manifest records about resampling (the current rules).
+RESAMPLE_RULES: dict[str, Any] = resample_rules()
 
 #: Version of the session alignment (recorded with it, beside the rules' own version).
 SESSION_RULES_VERSION = 1
 
 
-def session_rules(calendar: str) -> dict[str, Any]:
+def session_rules(calendar: str, version: int = RESAMPLE_RULES_VERSION) -> dict[str, Any]:
     """The rules a manifest records when bars were resampled by ``calendar``'s sessions:
-    :data:`RESAMPLE_RULES` with the session alignment in place of the epoch alignment."""
-    return RESAMPLE_RULES | {
+    :func:`resample_rules` with the session alignment in place of the epoch alignment."""
+    return resample_rules(version) | {
         "alignment": f"sessions of {calendar}: intraday buckets open at each trading phase's "
         "start (the open, the end of a break) and end with the phase at the latest; 1d: one "
         "bucket per session (from its open to the next session's open), labelled by its date "
@@ -99,6 +114,8 @@ class Resampled:
     data_end: int | None = None
     #: The calendar whose sessions aligned the buckets (None: the UTC epoch).
     calendar: str | None = None
+    #: The resampling rules' version that built the bars.
+    rules_version: int = RESAMPLE_RULES_VERSION
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -107,7 +124,9 @@ class Resampled:
             "bars": self.bars.height,
             "partial_bars": self.partial_bars,
             "dropped_trailing_base_bars": self.dropped_trailing_bars,
-            "rules": RESAMPLE_RULES if self.calendar is None else session_rules(self.calendar),
+            "rules": resample_rules(self.rules_version)
+            if self.calendar is None
+            else session_rules(self.calendar, self.rules_version),
         }
 
 
@@ -123,6 +142,7 @@ def resample(
     source_timeframe: Timeframe | str | None = None,
     data_end: int | None = None,
     sessions: Sessions | None = None,
+    rules_version: int = RESAMPLE_RULES_VERSION,
 ) -> Resampled:
     """Aggregate sorted canonical ``bars`` (ts in epoch µs UTC) into ``timeframe`` buckets.
 
@@ -137,7 +157,12 @@ def resample(
 
     ``sessions``: align the buckets to an exchange's sessions (covering the bars; see the
     module docstring) instead of the UTC epoch.
+
+    ``rules_version``: the rules to follow (:data:`RESAMPLE_RULES_VERSIONS`; an older one
+    rebuilds a run made under it).
     """
+    if rules_version not in RESAMPLE_RULES_VERSIONS:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown resampling rules {rules_version}")
     target = _as_timeframe(timeframe)
     base = _as_timeframe(base_timeframe)
     source = _as_timeframe(source_timeframe) if source_timeframe is not None else base
@@ -155,7 +180,7 @@ def resample(
     calendar = None if sessions is None else sessions.name
     if frame.height == 0:
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))
-        return Resampled(empty, target, base, 0, 0, data_end, calendar)
+        return Resampled(empty, target, base, 0, 0, data_end, calendar, rules_version)
 
     if sessions is not None and not sessions.covers(int(frame["ts"][0]), int(frame["ts"][-1])):
         raise error(
@@ -176,7 +201,7 @@ def resample(
             f"data_end {data_end} is before the end of the last bar ({rows_end})",
         )
     if sessions is not None:
-        return _by_sessions(frame, sessions, target, source, base, data_end)
+        return _by_sessions(frame, sessions, target, source, base, data_end, rules_version)
     if _on_utc_grid(frame, source, target):
         bucket = ((pl.col("ts") - target.origin) // target.micros) * target.micros + target.origin
     else:  # bars on a session grid at their own timeframe: each is its own bucket
@@ -184,6 +209,8 @@ def resample(
     out = _one_row_per_bucket(frame, target)
     if out is None:
         out = _aggregate(frame, bucket)
+        if rules_version >= 2:
+            out = _with_row_order_sums(out, frame.select(bucket).to_series().to_numpy(), frame)
     out = out.with_columns(partial=pl.col("bar_count") < expected)
     dropped = 0
     last_open = int(out["ts"][-1])
@@ -191,7 +218,9 @@ def resample(
         dropped = int(out["bar_count"][-1])
         out = out.slice(0, out.height - 1)
     partial = int(out["partial"].sum())
-    return Resampled(out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end)
+    return Resampled(
+        out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end, None, rules_version
+    )
 
 
 def _on_utc_grid(frame: pl.DataFrame, source: Timeframe, target: Timeframe) -> bool:
@@ -225,6 +254,7 @@ def _by_sessions(
     source: Timeframe,
     base: Timeframe,
     data_end: int,
+    rules_version: int,
 ) -> Resampled:
     """Buckets cut from ``sessions`` (see :meth:`~quantrun.data.calendar.Sessions.buckets`)."""
     ts = frame["ts"].to_numpy()
@@ -241,6 +271,8 @@ def _by_sessions(
         .rename({"_bucket": "ts"})
         .collect()
     )
+    if rules_version >= 2:
+        out = _with_row_order_sums(out, label, frame)
     out = out.with_columns(partial=pl.col("bar_count") < pl.col("_expected"))
     dropped = 0
     if data_end < int(out["_close"][-1]):
@@ -248,7 +280,14 @@ def _by_sessions(
         out = out.slice(0, out.height - 1)
     partial = int(out["partial"].sum())
     return Resampled(
-        out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end, sessions.name
+        out.select(OUTPUT_COLUMNS),
+        target,
+        base,
+        dropped,
+        partial,
+        data_end,
+        sessions.name,
+        rules_version,
     )
 
 
@@ -291,3 +330,65 @@ def _aggregate(frame: pl.DataFrame, bucket: pl.Expr) -> pl.DataFrame:
         .rename({"_bucket": "ts"})
         .collect()
     )
+
+
+#: The float columns :data:`AGGREGATION` sums: summed in row order by
+#: :func:`_with_row_order_sums`, not by the group-by.
+_FLOAT_SUMS = tuple(
+    name for name, how in AGGREGATION.items() if how == "sum" and name != "bar_count"
+)
+
+
+def _with_row_order_sums(out: pl.DataFrame, keys: np.ndarray, frame: pl.DataFrame) -> pl.DataFrame:
+    """``out`` with each float sum (volume) replaced by the sum of its bucket's rows added in
+    row order, starting from 0.0 (rules 2).
+
+    polars' group-by splits the rows among its threads and adds the partial sums of a bucket
+    that straddles two parts: the last bits of such a bucket's volume then depend on the
+    machine's thread count and, with more than one thread, on the call; buckets of hundreds of
+    rows were split even on one thread (D52). Adding in row order depends on nothing but the
+    rows.
+    ``keys`` is each input row's bucket label (``out["ts"]`` holds each label once).
+    """
+    labels = out["ts"].to_numpy()
+    return out.with_columns(
+        pl.Series(name, _row_order_sum(keys, _values(frame, name), labels), dtype=pl.Float64)
+        for name in _FLOAT_SUMS
+    )
+
+
+def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A column as float64, nulls as 0.0 (the group-by's sum skips them; x + 0.0 == x)."""
+    return frame[name].cast(pl.Float64).fill_null(0.0).to_numpy()
+
+
+def _row_order_sum(keys: np.ndarray, values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per label, the sum of ``values`` whose key is that label, added in row order.
+
+    Vectorised across buckets: step ``j`` adds every bucket's ``j``-th row to its running sum,
+    so each bucket is added left to right (a bucket holds at most one week of base bars)."""
+    order = (
+        None
+        if keys.size < 2 or bool((keys[1:] >= keys[:-1]).all())
+        else np.argsort(keys, kind="stable")
+    )
+    if order is not None:
+        keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lengths = np.diff(np.r_[starts, keys.size])
+    width = int(lengths.max(initial=0))
+    if starts.size * width <= 2 * keys.size:  # buckets as rows of a padded grid
+        grid = np.zeros((starts.size, width), dtype=np.float64)
+        grid[
+            np.repeat(np.arange(starts.size), lengths),
+            np.arange(keys.size) - np.repeat(starts, lengths),
+        ] = values
+        # accumulate adds left to right (never pairwise); the padding adds 0.0: exact
+        sums = np.add.accumulate(grid, axis=1)[:, -1] if width else grid[:, 0]
+    else:
+        sums = np.zeros(starts.size, dtype=np.float64)
+        live = np.arange(starts.size)
+        for step in range(width):
+            live = live[lengths[live] > step]
+            sums[live] += values[starts[live] + step]
+    return sums[np.searchsorted(keys[starts], labels)]

@@ -32,7 +32,12 @@ from quantrun.data.calendar import recorded_sessions
 from quantrun.data.dialect import FIELDS
 from quantrun.data.ingest import ingest
 from quantrun.data.quality import iso
-from quantrun.data.resample import RESAMPLE_RULES, Resampled, resample
+from quantrun.data.resample import (
+    RESAMPLE_RULES_VERSION,
+    RESAMPLE_RULES_VERSIONS,
+    Resampled,
+    resample,
+)
 from quantrun.data.store import QUALITY_FILE, DatasetStore
 from quantrun.durable import fsync_dir, write_bytes
 from quantrun.engine.simulate import ENGINE_VERSION, SimulationResult, simulate, warm_up
@@ -126,6 +131,15 @@ def identity_schema(request: RunCreateRequest) -> int:
     return schema
 
 
+def resample_rules(request: RunCreateRequest) -> int:
+    """The resampling rules a build follows: the current ones unless the request pins older
+    ones (a re-run of an older run)."""
+    version = request.resample_rules or RESAMPLE_RULES_VERSION
+    if version not in RESAMPLE_RULES_VERSIONS:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown resampling rules {version}")
+    return version
+
+
 def artifact_schema(request: RunCreateRequest) -> int:
     """The artifact formats a build writes (the manifest's ``schema_version``): the current
     ones unless the request pins older ones (a re-run of an older run)."""
@@ -174,7 +188,7 @@ def run_identity(resolved: ResolvedRequest, dataset_id: str, window: Window) -> 
         ),
         risk=resolved.risk.model_dump(mode="json"),
         costs=resolved.costs.model_dump(mode="json"),
-        resample_rules_version=RESAMPLE_RULES["version"],
+        resample_rules_version=resample_rules(request),
     )
 
 
@@ -251,6 +265,7 @@ def prepare(
         resolved.timeframe,
         base_timeframe=resolved.base_timeframe,
         sessions=sessions,
+        rules_version=resample_rules(request),
     )
     bars, window = _window(resampled, resolved)
     return Prepared(resolved, ingested, resampled, RunBars(ingested.dataset_id, bars, window))

@@ -84,8 +84,11 @@ ORIGINAL_FIELDS = frozenset(
 )
 #: Fields the manifest never records in its ``request``: the labels replace the paths, and the
 #: version is part of the identity (``identity.strategy.version``).
-#: The artifact schema is the manifest's own ``schema_version``.
-NOT_IN_MANIFEST = frozenset({"labels", "strategy_version", "identity_schema", "artifact_schema"})
+#: The artifact schema is the manifest's own ``schema_version``; the resampling rules are the
+#: identity's ``resample_rules_version``.
+NOT_IN_MANIFEST = frozenset(
+    {"labels", "strategy_version", "identity_schema", "artifact_schema", "resample_rules"}
+)
 
 
 def _timeframe_names() -> list[str]:
@@ -161,6 +164,18 @@ class RunCreateRequest(InputOptions):
     ] = Field(
         default=None,
         description="The artifact formats to write (default: the current ones).",
+    )
+    resample_rules: Annotated[
+        int | None,
+        Edge(
+            cli=False,
+            web=False,
+            why="set by `runs verify --rerun` to rebuild a run with the resampling rules it was "
+            "made with",
+        ),
+    ] = Field(
+        default=None,
+        description="The resampling rules to follow (default: the current ones).",
     )
     params: Annotated[
         dict[str, Any],

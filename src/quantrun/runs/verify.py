@@ -70,12 +70,14 @@ class VerifyReport:
 
 def rerun_request(view: RunView, settings: Settings) -> RunCreateRequest:
     """The request ``view``'s manifest records, with each input found again and the strategy
-    version and identity rules pinned to those that made the run."""
+    version, identity rules, artifact formats and resampling rules pinned to those that made
+    the run."""
     manifest = view.manifest
     pins = {
         "strategy_version": manifest.identity.strategy.version,
         "identity_schema": manifest.identity.schema_version,
         "artifact_schema": manifest.schema_version,
+        "resample_rules": manifest.identity.resample_rules_version,
     }
     if "dataset" in manifest.request:  # a run from a stored dataset: replayed on it
         return RunCreateRequest.from_record(manifest.request | pins)

@@ -69,8 +69,10 @@ def cell_request(
     extra: dict[str, Any] = {
         "params": cell.params,
         "strategy_version": manifest.strategy.version,
-        # The identity rules the sweep's run ids were computed with.
+        # The identity and resampling rules the sweep's run ids were computed with (a sweep
+        # that does not record its resampling rules predates rules 2).
         "identity_schema": manifest.versions.get("identity_schema"),
+        "resample_rules": manifest.versions.get("resample_rules", 1),
     }
     if recorded.get("dataset") is None:
         sources = item.dataset.sources

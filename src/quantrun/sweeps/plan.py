@@ -26,11 +26,12 @@ from quantrun.data.store import DatasetStore
 from quantrun.engine.simulate import ENGINE_VERSION
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import (
-    IDENTITY_SCHEMA_VERSION,
     Prepared,
     identify,
+    identity_schema,
     library_versions,
     prepare,
+    resample_rules,
     strategy_finder,
 )
 from quantrun.runs.request import ResolvedRequest, RunCreateRequest
@@ -168,7 +169,8 @@ class Plan:
             skipped=self.skipped,
             versions={
                 "engine_version": ENGINE_VERSION,
-                "identity_schema": IDENTITY_SCHEMA_VERSION,
+                "identity_schema": identity_schema(base),
+                "resample_rules": resample_rules(base),
                 "quantrun_version": __version__,
                 "libraries": library_versions(),
             },
@@ -208,8 +210,11 @@ def _dataset_record(prepared: Prepared) -> SweepDataset:
 
 def base_record(base: RunCreateRequest, dataset_id: str) -> dict[str, Any]:
     """The base request as its cells' runs record it: inputs under their labels, a stored
-    dataset by its full id, and no ``params`` (each cell has its own)."""
-    data = {k: v for k, v in base.canonical().items() if k not in ("labels", "params")}
+    dataset by its full id, and no ``params`` (each cell has its own) nor the resampling
+    rules (``versions`` records them; a sweep made before rules 2 recorded neither)."""
+    data = {
+        k: v for k, v in base.canonical().items() if k not in ("labels", "params", "resample_rules")
+    }
     data["paths"] = base.source_labels()
     if base.dataset is not None:
         data["dataset"] = dataset_id
