@@ -20,6 +20,7 @@ from quantrun.strategies.base import (
     Strategy,
     StrategyParams,
     crosses_below,
+    hold_between,
     hold_sides,
 )
 from quantrun.strategies.builtin.bollinger_reversion import (
@@ -591,3 +592,40 @@ def test_params_model_is_a_strategy_params() -> None:
         assert issubclass(strategy.Params, StrategyParams)
         assert strategy.Params.model_config.get("frozen") is True
         assert strategy.Params.model_config.get("extra") == "forbid"
+
+
+def _held_one_bar_at_a_time(
+    enter: list[bool], leave: list[bool], short: list[bool] | None
+) -> list[int]:
+    """hold_between's rule read bar by bar: an event sets its state (enter over short over
+    leave), which holds until the next event; 0 before the first."""
+    state, out = 0, []
+    for i in range(len(enter)):
+        if enter[i]:
+            state = 1
+        elif short is not None and short[i]:
+            state = -1
+        elif leave[i]:
+            state = 0
+        out.append(state)
+    return out
+
+
+@given(
+    masks=st.integers(0, 60).flatmap(
+        lambda n: st.tuples(*(st.lists(st.booleans(), min_size=n, max_size=n) for _ in range(3)))
+    ),
+    with_short=st.booleans(),
+)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_hold_between_carries_each_event_forward(
+    masks: tuple[list[bool], list[bool], list[bool]], with_short: bool
+) -> None:
+    enter, leave, short = masks
+    held = hold_between(
+        np.array(enter, dtype=bool),
+        np.array(leave, dtype=bool),
+        np.array(short, dtype=bool) if with_short else None,
+    )
+    assert held.dtype == np.int8
+    assert held.tolist() == _held_one_bar_at_a_time(enter, leave, short if with_short else None)

@@ -13,7 +13,8 @@ data is read, so numba's import (about 0.2 s) overlaps the read instead of prece
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,21 @@ class SimulationResult:
     equity: np.ndarray
     position: np.ndarray
     drawdown: np.ndarray
-    records: pl.DataFrame
     trades: pl.DataFrame
     signals: Signals
     params: StrategyParams
     ambiguous_bars: int
     halt_bar: int | None
     commissions_paid: float
+    #: The kernel's event columns, decoded into :attr:`records` when first read.
+    events: tuple[np.ndarray, ...] = field(repr=False)
+
+    @cached_property
+    def records(self) -> pl.DataFrame:
+        """The decision records, one row per event (:func:`decode_records`). Decoded on first
+        read: a sweep cell needs only the metrics, and the records frame is most of a small
+        simulation's cost (about 2 ms of 5 for a 17,500-bar cell)."""
+        return decode_records(self.events, self.ts, self.signals.indicators)
 
     @property
     def final_equity(self) -> float:
@@ -121,11 +130,11 @@ def simulate(
         equity=equity,
         position=position,
         drawdown=drawdown,
-        records=decode_records(events, ts, signals.indicators),
         trades=decode_trades(trades, ts, columns[3]),
         signals=signals,
         params=parsed,
         ambiguous_bars=int(ambiguous),
         halt_bar=None if halt_bar < 0 else int(halt_bar),
         commissions_paid=float(fees.sum()),
+        events=events,
     )

@@ -129,13 +129,17 @@ def hold_between(
     state is carried forward to the next event; bars before the first event hold 0. When masks
     fire together, ``enter`` wins over ``short``, and both over ``leave``.
     """
-    state = np.full(enter.shape[0], np.nan)
-    state[leave] = 0.0
+    state = np.zeros(enter.shape[0], dtype=np.int8)
+    state[leave] = 0
     if short is not None:
-        state[short] = -1.0
-    state[enter] = 1.0
-    filled = pl.Series(state).fill_nan(None).forward_fill().fill_null(0.0).to_numpy()
-    return filled.astype(np.int8)
+        state[short] = -1
+    state[enter] = 1
+    event = leave | enter if short is None else leave | short | enter
+    # Carry each event's state forward: every bar reads the state of the last event at or
+    # before it; bars before the first event read bar 0, which holds 0 unless it is one.
+    last = np.maximum.accumulate(np.where(event, np.arange(event.shape[0]), 0))
+    held: np.ndarray = state[last]
+    return held
 
 
 def crosses_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
