@@ -776,3 +776,36 @@ def test_kill_switch_refuses_post_and_explains_on_the_pages(tmp_path: Path) -> N
         form = client.get("/runs/new?format=json").json()
         assert form["creation"]["enabled"] is False
         assert "exchange outage" in form["creation"]["reason"]
+
+
+def test_the_run_page_lists_the_first_timeline_events_and_says_where_the_rest_are(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with more events than the page lists (a fast 1m crossover on three days): the page
+    shows the first TIMELINE_SHOWN, says how many there are, and links to all of them."""
+    monkeypatch.setattr(views, "TIMELINE_SHOWN", 120)
+    csv = tmp_path / "demo.csv"
+    write_demo_csv(csv, days=3)
+    run = create_run(
+        str(csv),
+        settings,
+        symbol="DEMOUSD",
+        strategy="sma_crossover",
+        params={"fast": 2, "slow": 3},
+        timeframe="1m",
+    )
+    events = open_run(run.run_id, settings).timeline["events"]
+    assert len(events) > views.TIMELINE_SHOWN
+    with open_client(settings) as client:
+        data = client.get(f"/runs/{run.run_id}?format=json").json()
+        assert data["timeline"] == events[: views.TIMELINE_SHOWN]
+        assert data["timeline_total"] == len(events)
+        full = client.get(data["timeline_url"])
+        assert full.status_code == 200 and full.json()["events"] == events
+        page = client.get(f"/runs/{run.run_id}").text
+    table = page[
+        page.index('id="timeline-table"') : page.index("</table>", page.index("timeline-table"))
+    ]
+    assert table.count('<tr class="event') == views.TIMELINE_SHOWN
+    assert 'id="timeline-shown"' in page
+    assert f"{len(events):,} events" in page and data["timeline_url"] in page

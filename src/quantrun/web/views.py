@@ -34,6 +34,10 @@ from quantrun.web.forms import web_fields
 from quantrun.web.hints import for_web
 
 CHART_MAX_BARS = 5000
+#: The run page lists at most this many timeline events, the first ones; the rest are paged in
+#: its decision records (filtered by action) and are all in ``timeline.json``. A 1M-bar 1m run
+#: has tens of thousands of events: listing them all made a 10 MB page.
+TIMELINE_SHOWN = 500
 SORTS = {
     "created": "created_at",
     "symbol": "symbol",
@@ -352,7 +356,7 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         "engine": manifest.engine.model_dump(mode="json"),
         "metrics": metrics,
         "quality": view.data_quality,
-        "timeline": view.timeline["events"],
+        **_timeline(view),
         "chart": _chart(view),
         "decision_actions": actions,
         "artifacts": [
@@ -365,6 +369,17 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
         "manifest": manifest.to_json(),
         # The code the run ran (runs made under identity schema 2 on keep it).
         "strategy_source": view.strategy_source(),
+    }
+
+
+def _timeline(view: RunView) -> dict[str, Any]:
+    """The first :data:`TIMELINE_SHOWN` events of ``timeline.json``, how many there are, and
+    where all of them are."""
+    events: list[dict[str, Any]] = view.timeline["events"]
+    return {
+        "timeline": events[:TIMELINE_SHOWN],
+        "timeline_total": len(events),
+        "timeline_url": f"/api/v1/runs/{view.run_id}/artifacts/timeline.json",
     }
 
 
