@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import NoReturn
 
+from quantrun.allocator import keep_freed_memory
 from quantrun.cli.base import main
 
 _normal_exit = False
@@ -41,12 +42,21 @@ def exit_normally() -> None:
 
 def run() -> NoReturn:
     """The console script's entry point: ``main`` (click, ``standalone_mode=False`` as
-    ``_Group.main`` sets it), then :func:`finish` with its exit status."""
+    ``_Group.main`` sets it), then :func:`finish` with its exit status. A command that does not
+    serve keeps freed large blocks for reuse (:mod:`quantrun.allocator`, D53)."""
+    if not serves(sys.argv[1:]):
+        keep_freed_memory()
     try:
         main()
     except SystemExit as done:
         finish(status_of(done.code))
     finish(0)
+
+
+def serves(args: list[str]) -> bool:
+    """Whether the command line starts a server (``serve``, ``demo --serve``): a long-lived
+    process keeps the C library's default allocator settings, which give memory back."""
+    return "serve" in args or "--serve" in args
 
 
 def status_of(code: object) -> int:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from quantrun.allocator import keep_freed_memory
 from quantrun.logs import configure, get_logger
 from quantrun.runs.jobs import QUEUED, JobStore, execute_job, is_runner
 from quantrun.runs.registry import Registry
@@ -123,8 +124,11 @@ WORKER_SETTINGS = "QUANTRUN_WORKER_SETTINGS"
 
 def child_main(argv: list[str], execute: Callable[[Settings, str], dict[str, Any]]) -> int:
     """A job's child process (``python -m MODULE JOB_ID``): the parent's settings, its log
-    level, ``execute(settings, job_id)``, one log line. Every job kind's module ends here."""
+    level, ``execute(settings, job_id)``, one log line. Every job kind's module ends here.
+    The child lives for one job: it keeps freed large blocks for reuse (D53)."""
     import os
+
+    keep_freed_memory()
 
     settings = Settings.model_validate(json.loads(os.environ[WORKER_SETTINGS]))
     configure(settings.log_level)

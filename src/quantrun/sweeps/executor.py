@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from quantrun.allocator import keep_freed_memory
 from quantrun.engine.simulate import ENGINE_VERSION
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.runs.builder import RunBars, evaluate, library_versions
@@ -245,6 +246,7 @@ def _watch_parent(parent: int) -> None:
 def _init_pool_worker(parent: int) -> None:
     # Ctrl-C is the parent's: it stops the pool and records what finished.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()  # a pool worker lives for one sweep (D53)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
