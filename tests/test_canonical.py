@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantrun.canonical import _reference_file_bytes, canonical_bytes, canonical_file_bytes
+from quantrun.canonical import (
+    Records,
+    _reference_file_bytes,
+    canonical_bytes,
+    canonical_file_bytes,
+)
 
 scalars = (
     st.none()
@@ -46,3 +51,36 @@ def test_non_finite_floats_are_refused_by_both(bad: Any) -> None:
 def test_examples() -> None:
     assert canonical_bytes({"b": 1.0, "a": [1, 2]}) == b'{"a":[1,2],"b":1.0}'
     assert canonical_file_bytes({"k": [0.1, 2]}) == b'{\n  "k": [\n    0.1,\n    2\n  ]\n}\n'
+
+
+#: Columns of one length for Records: each key's values drawn from the scalars or from values.
+record_columns = st.integers(min_value=0, max_value=6).flatmap(
+    lambda n: st.dictionaries(
+        st.text(max_size=8),
+        st.lists(scalars | values, min_size=n, max_size=n),
+        min_size=1,
+        max_size=5,
+    )
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(record_columns, st.sampled_from(["top", "nested"]))
+def test_records_are_written_as_the_rows_they_stand_for(
+    columns: dict[str, list[Any]], where: str
+) -> None:
+    records = Records(columns)
+    rows = records.rows()
+    wrap = (lambda v: v) if where == "top" else (lambda v: {"events": v, "n": 1})
+    assert canonical_file_bytes(wrap(records)) == _reference_file_bytes(wrap(rows))
+    assert len(records) == len(rows)
+
+
+def test_records_with_an_unusual_value_take_the_reference_path() -> None:
+    with pytest.raises(ValueError, match="non-finite"):
+        canonical_file_bytes({"events": Records({"x": [1.0, math.nan]})})
+    assert canonical_file_bytes(Records({"x": [1, 2], "y": [{1: 2}, None]})) == (
+        _reference_file_bytes([{"x": 1, "y": {"1": 2}}, {"x": 2, "y": None}])
+    )
+    with pytest.raises(ValueError, match="one length"):
+        Records({"x": [1], "y": []})

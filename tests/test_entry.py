@@ -140,7 +140,12 @@ def test_only_commands_that_do_not_serve_change_the_allocator(
     import quantrun.cli.entry as entry
 
     calls: list[bool] = []
-    monkeypatch.setattr(entry, "keep_freed_memory", lambda: calls.append(True) or True)
+
+    def keep() -> bool:
+        calls.append(True)
+        return True
+
+    monkeypatch.setattr(entry, "keep_freed_memory", keep)
     monkeypatch.setattr(entry, "main", lambda: None)
     monkeypatch.setattr(entry, "finish", lambda status: (_ for _ in ()).throw(SystemExit(status)))
     for argv, expected in (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from itertools import starmap
 from operator import itemgetter
 from pathlib import Path
@@ -69,16 +70,49 @@ class _Unusual(Exception):
     """A value the fast path does not handle exactly like the standard encoder."""
 
 
+@dataclass(frozen=True)
+class Records:
+    """A list of JSON objects that share their keys, held as one list per key (all of one
+    length, at least one key). :func:`canonical_file_bytes` writes it exactly as it writes
+    :meth:`rows`, the list of dicts, without building them: e.g. a 5M-bar run's 300,000
+    timeline events."""
+
+    columns: dict[str, list[Any]]
+
+    def __post_init__(self) -> None:
+        if not self.columns or len({len(c) for c in self.columns.values()}) != 1:
+            raise ValueError("Records needs at least one column, all of one length")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def rows(self) -> list[dict[str, Any]]:
+        names = list(self.columns)
+        rows = zip(*self.columns.values(), strict=True)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every :class:`Records` as its list of dicts (for the reference path)."""
+    if isinstance(value, Records):
+        return value.rows()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def canonical_file_bytes(value: Any) -> bytes:
     """Byte for byte what :func:`_reference_file_bytes` returns (sorted
     keys, two-space indent, shortest-repr floats, UTF-8, final newline), built faster: lists of
-    floats, strings and same-keyed dicts are encoded a column at a time. Anything unusual
-    (non-finite floats, non-string keys, unknown types) goes to the reference rendering itself,
-    so errors are its errors too."""
+    floats, strings and same-keyed dicts are encoded a column at a time, and :class:`Records`
+    are columns already. Anything unusual (non-finite floats, non-string keys, unknown types)
+    goes to the reference rendering itself, so errors are its errors too."""
     try:
         text = _encode(value, 0)
     except (_Unusual, RecursionError):
-        return _reference_file_bytes(value)
+        return _reference_file_bytes(_plain(value))
     return (text + "\n").encode("utf-8")
 
 
@@ -103,6 +137,14 @@ def _encode(value: Any, level: int) -> str:
             return "[]"
         inner = "\n" + _INDENT * (level + 1)
         items = _encode_column(list(value), level + 1)
+        return "[" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "]"
+    if isinstance(value, Records):
+        if not len(value):
+            return "[]"
+        keys = sorted(_checked_keys(value.columns))
+        inner = "\n" + _INDENT * (level + 1)
+        columns = [value.columns[k] for k in keys]
+        items = _encode_columns(columns, keys, level + 1)
         return "[" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "]"
     if isinstance(value, dict):
         if not value:
@@ -151,8 +193,14 @@ def _finite(texts: list[str]) -> list[str]:
 
 def _encode_records(rows: list[dict[str, Any]], keys: list[str], level: int) -> list[str]:
     """Dicts that share one key set: each key's values are encoded as a column."""
+    return _encode_columns([list(map(itemgetter(k), rows)) for k in keys], keys, level)
+
+
+def _encode_columns(values: list[list[Any]], keys: list[str], level: int) -> list[str]:
+    """The JSON text of each object whose ``keys`` (sorted) hold ``values`` (one list per key,
+    all of one length), at indentation ``level``."""
     inner = "\n" + _INDENT * (level + 1)
-    columns = [_encode_column(list(map(itemgetter(k), rows)), level + 1) for k in keys]
+    columns = [_encode_column(column, level + 1) for column in values]
     fields = [_encode_str(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys]
     template = "{{" + inner + ("," + inner).join(fields) + "\n" + _INDENT * level + "}}"
     return list(starmap(template.format, zip(*columns, strict=True)))

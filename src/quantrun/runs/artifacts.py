@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from quantrun.canonical import canonical_file_bytes
+from quantrun.canonical import Records, canonical_file_bytes
 from quantrun.data.quality import iso
 from quantrun.engine.simulate import SimulationResult
 from quantrun.runs.export import safe_frame
@@ -236,9 +236,10 @@ def timeline(sim: SimulationResult) -> dict[str, Any]:
         pl.col("quantity"),
         pl.col("position_after"),
     )
-    columns = [chosen[name].to_list() for name in _TIMELINE_FIELDS]
-    columns[1] = _iso_list(chosen["ts"].to_numpy())
-    events = [dict(zip(_TIMELINE_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
+    columns = {name: chosen[name].to_list() for name in _TIMELINE_FIELDS}
+    columns["ts"] = _iso_list(chosen["ts"].to_numpy())
+    # Written as the list of event objects it stands for, without building them (Records).
+    events: Records | list[Any] = Records(columns) if chosen.height else []
     return {
         "schema_version": 1,
         "points": {
