@@ -262,3 +262,18 @@ def test_a_sweep_reads_its_stored_dataset_through_the_receipt(
     assert reads.count == 2
     assert sweep.sweep_id == fresh.sweep_id
     assert folder_bytes(sweep.path) == folder_bytes(fresh.path)
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) + 3, 3 << 20])
+def test_an_input_file_hashes_to_the_sha256_of_its_bytes(tmp_path: Path, size: int) -> None:
+    """file_sha256 maps a regular file and hashes it in one call (an empty file, which cannot
+    be mapped, is read): the same size and digest as hashing its bytes."""
+    import hashlib
+    import random
+
+    from quantrun.data.receipt import file_sha256
+
+    data = random.Random(size).randbytes(size)
+    path = tmp_path / "input.csv"
+    path.write_bytes(data)
+    assert file_sha256(path) == (size, hashlib.sha256(data).hexdigest())
