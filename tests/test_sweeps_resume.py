@@ -18,7 +18,9 @@ from quantrun.api import create_sweep, list_runs, list_sweeps
 from quantrun.data.demo import write_demo_csv
 from quantrun.settings import Settings
 
-#: 240 cells at 1m on 30 days (43,200 bars): a few seconds, long enough to be killed mid-way.
+#: 240 cells at 1m on 120 days (172,800 bars): about 2.5 s of work for two workers, several
+#: checkpoint flushes (one per FLUSH_SECONDS), so the kill lands mid-way. On 30 days the cells
+#: became cheap enough (D54) that the pool could finish in one flush before the kill.
 GRID = ["fast=2:41:1", "slow=50:60:2"]
 CELLS = 240
 BASE: dict[str, Any] = {"symbol": "DEMOUSD", "strategy": "sma_crossover", "timeframe": "1m"}
@@ -45,7 +47,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def month_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_demo_csv(tmp_path_factory.mktemp("month") / "demo.csv", days=30)
+    return write_demo_csv(tmp_path_factory.mktemp("month") / "demo.csv", days=120)
 
 
 def test_a_sigkilled_sweep_resumes_to_identical_results(month_csv: Path, tmp_path: Path) -> None:
