@@ -38,4 +38,6 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) & bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
+    mmap_taken = mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
+    trim_taken = mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
+    return bool(mmap_taken and trim_taken)

@@ -135,27 +135,29 @@ def _encode(value: Any, level: int) -> str:
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
-        inner = "\n" + _INDENT * (level + 1)
-        items = _encode_column(list(value), level + 1)
-        return "[" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "]"
+        return _block("[", _encode_column(list(value), level + 1), level, "]")
     if isinstance(value, Records):
         if not len(value):
             return "[]"
         keys = sorted(_checked_keys(value.columns))
-        inner = "\n" + _INDENT * (level + 1)
         columns = [value.columns[k] for k in keys]
-        items = _encode_columns(columns, keys, level + 1)
-        return "[" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "]"
+        return _block("[", _encode_columns(columns, keys, level + 1), level, "]")
     if isinstance(value, dict):
         if not value:
             return "{}"
         keys = sorted(_checked_keys(value))
-        inner = "\n" + _INDENT * (level + 1)
         # The values as a column: an index's thousands of same-shaped entries go columnar too.
         texts = _encode_column([value[k] for k in keys], level + 1)
         items = [_encode_str(k) + ": " + text for k, text in zip(keys, texts, strict=True)]
-        return "{" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "}"
+        return _block("{", items, level, "}")
     raise _Unusual
+
+
+def _block(opening: str, items: list[str], level: int, closing: str) -> str:
+    """A non-empty array or object: one item a line at ``level + 1``, the closing bracket at
+    ``level``."""
+    inner = "\n" + _INDENT * (level + 1)
+    return opening + inner + ("," + inner).join(items) + "\n" + _INDENT * level + closing
 
 
 def _checked_keys(mapping: dict[Any, Any]) -> list[str]:

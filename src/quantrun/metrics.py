@@ -406,11 +406,12 @@ def _return_metrics(
     std = float(np.std(r, ddof=1))
     out["annual_volatility"] = (std * math.sqrt(factor), None)
 
-    # With no risk-free rate the excess returns are the returns, bit for bit (r - 0.0 == r):
-    # their mean and deviation are the ones just computed.
-    excess = r - rf_bar if rf_bar != 0.0 else r
-    mean_excess = float(np.mean(excess)) if rf_bar != 0.0 else mean
-    std_excess = float(np.std(excess, ddof=1)) if rf_bar != 0.0 else std
+    if rf_bar == 0.0:  # the excess returns are the returns, bit for bit (r - 0.0 == r)
+        excess, mean_excess, std_excess = r, mean, std
+    else:
+        excess = r - rf_bar
+        mean_excess = float(np.mean(excess))
+        std_excess = float(np.std(excess, ddof=1))
     if _is_numerically_zero(std_excess, excess):
         out["sharpe"] = (None, "per-bar returns have zero standard deviation")
     else:

@@ -110,18 +110,17 @@ def file_sha256(path: Path) -> tuple[int, str]:
     """(bytes, sha256) of the file at ``path``: a regular file is mapped and hashed in one
     call, which releases the GIL for the whole file (read a chunk at a time, the hashing
     thread queued for the GIL after every chunk behind the numba import of the warm-up
-    thread); anything else is read a chunk at a time."""
+    thread); anything else (and an empty file, which cannot be mapped) a chunk at a time."""
     with path.open("rb", buffering=0) as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        info = os.fstat(stream.fileno())
+        if info.st_size and stat.S_ISREG(info.st_mode):
             try:
                 with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                     return len(mapped), hashlib.sha256(mapped).hexdigest()
             except (OSError, ValueError):  # not mappable here: read it
                 pass
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb", buffering=0) as stream:
+        digest = hashlib.sha256()
+        size = 0
         buffer = bytearray(_HASH_CHUNK)
         view = memoryview(buffer)
         while count := stream.readinto(buffer):

@@ -50,6 +50,13 @@ AGGREGATION: dict[str, str] = {
     "bar_count": "sum",
 }
 
+#: The float columns :data:`AGGREGATION` sums: summed in row order by
+#: :func:`_with_row_order_sums`, not by the group-by (rules 2).
+_FLOAT_SUMS = tuple(
+    name for name, how in AGGREGATION.items() if how == "sum" and name != "bar_count"
+)
+
+
 #: The current resampling rules. 2 (D52): a bucket's volume is its rows added in row order;
 #: 1 let polars' group-by add it, which split the rows among threads and so gave last bits
 #: that depend on the machine's thread count (runs made under 1 rebuild under 1).
@@ -180,7 +187,9 @@ def resample(
     calendar = None if sessions is None else sessions.name
     if frame.height == 0:
         empty = frame.select(OUTPUT_COLUMNS[:-1]).with_columns(partial=pl.lit(False))
-        return Resampled(empty, target, base, 0, 0, data_end, calendar, rules_version)
+        return Resampled(
+            empty, target, base, 0, 0, data_end, calendar=calendar, rules_version=rules_version
+        )
 
     if sessions is not None and not sessions.covers(int(frame["ts"][0]), int(frame["ts"][-1])):
         raise error(
@@ -208,7 +217,7 @@ def resample(
         bucket = pl.col("ts")
     out = _one_row_per_bucket(frame, target)
     if out is None:
-        out = _aggregate(frame, bucket)
+        out = _aggregate(frame, bucket, rules_version)
         if rules_version >= 2:
             out = _with_row_order_sums(out, frame.select(bucket).to_series().to_numpy(), frame)
     out = out.with_columns(partial=pl.col("bar_count") < expected)
@@ -219,7 +228,13 @@ def resample(
         out = out.slice(0, out.height - 1)
     partial = int(out["partial"].sum())
     return Resampled(
-        out.select(OUTPUT_COLUMNS), target, base, dropped, partial, data_end, None, rules_version
+        out.select(OUTPUT_COLUMNS),
+        target,
+        base,
+        dropped,
+        partial,
+        data_end,
+        rules_version=rules_version,
     )
 
 
@@ -267,7 +282,11 @@ def _by_sessions(
     out = (
         keyed.lazy()
         .group_by("_bucket", maintain_order=True)
-        .agg(*_bucket_aggregation(), pl.col("_close").max(), pl.col("_expected").max())
+        .agg(
+            *_bucket_aggregation(rules_version),
+            pl.col("_close").max(),
+            pl.col("_expected").max(),
+        )
         .rename({"_bucket": "ts"})
         .collect()
     )
@@ -286,22 +305,25 @@ def _by_sessions(
         dropped,
         partial,
         data_end,
-        sessions.name,
-        rules_version,
+        calendar=sessions.name,
+        rules_version=rules_version,
     )
 
 
 _AGGREGATED = ["ts", "open", "high", "low", "close", "volume", "bar_count"]
 
 
-def _bucket_aggregation() -> list[pl.Expr]:
+def _bucket_aggregation(rules_version: int) -> list[pl.Expr]:
     """:data:`AGGREGATION` as polars expressions, one per output column in its order: what
-    the epoch and the session group-bys both compute per bucket."""
+    the epoch and the session group-bys both compute per bucket. Under rules 2 the float sums
+    are left out: :func:`_with_row_order_sums` adds them, in row order."""
+    skipped = _FLOAT_SUMS if rules_version >= 2 else ()
     return [
         getattr(pl.col(name), how)().cast(pl.Int64)
         if name == "bar_count"
         else getattr(pl.col(name), how)()
         for name, how in AGGREGATION.items()
+        if name not in skipped
     ]
 
 
@@ -321,27 +343,20 @@ def _one_row_per_bucket(frame: pl.DataFrame, target: Timeframe) -> pl.DataFrame 
     return frame.select(*_AGGREGATED[:-1], pl.col("bar_count").cast(pl.Int64))
 
 
-def _aggregate(frame: pl.DataFrame, bucket: pl.Expr) -> pl.DataFrame:
+def _aggregate(frame: pl.DataFrame, bucket: pl.Expr, rules_version: int) -> pl.DataFrame:
     return (
         frame.lazy()
         .with_columns(bucket.alias("_bucket"))
         .group_by("_bucket", maintain_order=True)
-        .agg(*_bucket_aggregation())
+        .agg(*_bucket_aggregation(rules_version))
         .rename({"_bucket": "ts"})
         .collect()
     )
 
 
-#: The float columns :data:`AGGREGATION` sums: summed in row order by
-#: :func:`_with_row_order_sums`, not by the group-by.
-_FLOAT_SUMS = tuple(
-    name for name, how in AGGREGATION.items() if how == "sum" and name != "bar_count"
-)
-
-
 def _with_row_order_sums(out: pl.DataFrame, keys: np.ndarray, frame: pl.DataFrame) -> pl.DataFrame:
-    """``out`` with each float sum (volume) replaced by the sum of its bucket's rows added in
-    row order, starting from 0.0 (rules 2).
+    """``out`` with each float sum (volume): the sum of its bucket's rows added in row order,
+    starting from 0.0 (rules 2).
 
     polars' group-by splits the rows among its threads and adds the partial sums of a bucket
     that straddles two parts: the last bits of such a bucket's volume then depend on the
@@ -363,10 +378,13 @@ def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
 
 
 def _row_order_sum(keys: np.ndarray, values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per label, the sum of ``values`` whose key is that label, added in row order.
+    """Per label, the sum of ``values`` whose key is that label, added in row order
+    (``keys`` not empty).
 
-    Vectorised across buckets: step ``j`` adds every bucket's ``j``-th row to its running sum,
-    so each bucket is added left to right (a bucket holds at most one week of base bars)."""
+    Vectorised across buckets: the buckets as the rows of a zero-padded grid summed along each
+    row with ``np.add.accumulate`` (left to right, never pairwise; adding 0.0 is exact), or,
+    when padding would more than double the values (a few long buckets among short ones), a
+    loop whose step ``j`` adds every bucket's ``j``-th value."""
     order = (
         None
         if keys.size < 2 or bool((keys[1:] >= keys[:-1]).all())
@@ -383,8 +401,7 @@ def _row_order_sum(keys: np.ndarray, values: np.ndarray, labels: np.ndarray) -> 
             np.repeat(np.arange(starts.size), lengths),
             np.arange(keys.size) - np.repeat(starts, lengths),
         ] = values
-        # accumulate adds left to right (never pairwise); the padding adds 0.0: exact
-        sums = np.add.accumulate(grid, axis=1)[:, -1] if width else grid[:, 0]
+        sums = np.add.accumulate(grid, axis=1)[:, -1]
     else:
         sums = np.zeros(starts.size, dtype=np.float64)
         live = np.arange(starts.size)

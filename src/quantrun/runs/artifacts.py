@@ -239,7 +239,7 @@ def timeline(sim: SimulationResult) -> dict[str, Any]:
     columns = {name: chosen[name].to_list() for name in _TIMELINE_FIELDS}
     columns["ts"] = _iso_list(chosen["ts"].to_numpy())
     # Written as the list of event objects it stands for, without building them (Records).
-    events: Records | list[Any] = Records(columns) if chosen.height else []
+    events = Records(columns)
     return {
         "schema_version": 1,
         "points": {

@@ -18,7 +18,7 @@ the artifacts, the manifest and the publication.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,31 +122,31 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in LIBRARIES}
 
 
-def identity_schema(request: RunCreateRequest) -> int:
-    """The identity rules a build follows: the current ones unless the request pins older ones
-    (a re-run of an older run)."""
-    schema = request.identity_schema or IDENTITY_SCHEMA_VERSION
-    if not 1 <= schema <= IDENTITY_SCHEMA_VERSION:
-        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown identity schema {schema}")
-    return schema
-
-
-def resample_rules(request: RunCreateRequest) -> int:
-    """The resampling rules a build follows: the current ones unless the request pins older
-    ones (a re-run of an older run)."""
-    version = request.resample_rules or RESAMPLE_RULES_VERSION
-    if version not in RESAMPLE_RULES_VERSIONS:
-        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown resampling rules {version}")
+def _pinned(requested: int | None, current: int, known: Collection[int], what: str) -> int:
+    """The version of ``what`` a build follows: ``current`` unless the request pins an older
+    one (a re-run of an older run, ``runs verify --rerun``)."""
+    version = requested or current
+    if version not in known:
+        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown {what} {version}")
     return version
 
 
+def identity_schema(request: RunCreateRequest) -> int:
+    """The identity rules a build follows."""
+    known = range(1, IDENTITY_SCHEMA_VERSION + 1)
+    return _pinned(request.identity_schema, IDENTITY_SCHEMA_VERSION, known, "identity schema")
+
+
+def resample_rules(request: RunCreateRequest) -> int:
+    """The resampling rules a build follows."""
+    known = RESAMPLE_RULES_VERSIONS
+    return _pinned(request.resample_rules, RESAMPLE_RULES_VERSION, known, "resampling rules")
+
+
 def artifact_schema(request: RunCreateRequest) -> int:
-    """The artifact formats a build writes (the manifest's ``schema_version``): the current
-    ones unless the request pins older ones (a re-run of an older run)."""
-    schema = request.artifact_schema or MANIFEST_SCHEMA_VERSION
-    if schema not in MANIFEST_SCHEMA_VERSIONS:
-        raise error(ErrorCode.USAGE_INVALID_OPTION, f"unknown artifact schema {schema}")
-    return schema
+    """The artifact formats a build writes (the manifest's ``schema_version``)."""
+    known = MANIFEST_SCHEMA_VERSIONS
+    return _pinned(request.artifact_schema, MANIFEST_SCHEMA_VERSION, known, "artifact schema")
 
 
 def bars_in_dataset(run_bars: RunBars, dataset: DatasetInput) -> bool:

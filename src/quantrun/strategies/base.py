@@ -129,8 +129,7 @@ def hold_between(
     state is carried forward to the next event; bars before the first event hold 0. When masks
     fire together, ``enter`` wins over ``short``, and both over ``leave``.
     """
-    state = np.zeros(enter.shape[0], dtype=np.int8)
-    state[leave] = 0
+    state = np.zeros(enter.shape[0], dtype=np.int8)  # a leave event's state, 0, already
     if short is not None:
         state[short] = -1
     state[enter] = 1
