@@ -283,3 +283,24 @@ def test_api_type_errors_are_coded(demo_csv: Path, settings: Settings) -> None:
     with pytest.raises(QuantrunError) as caught:
         create_run([], symbol="X", strategy="sma_crossover", settings=settings)
     assert caught.value.code == ErrorCode.USAGE_INVALID_OPTION
+
+
+@pytest.mark.parametrize(
+    ("pin", "message"),
+    [
+        ({"resample_rules": 3}, "unknown resampling rules 3"),
+        ({"identity_schema": 9}, "unknown identity schema 9"),
+        ({"artifact_schema": 7}, "unknown artifact schema 7"),
+    ],
+)
+def test_a_version_pin_this_build_cannot_follow_is_refused_before_any_data_is_stored(
+    demo_csv: Path, settings: Settings, pin: dict[str, int], message: str
+) -> None:
+    with pytest.raises(QuantrunError) as caught:
+        _create(demo_csv, settings, **pin)
+    assert caught.value.code == ErrorCode.USAGE_INVALID_OPTION
+    assert caught.value.detail == message and caught.value.hint
+    root = settings.runs_root
+    assert not (root / "datasets").exists() or not any((root / "datasets").iterdir())
+    assert not (root / "runs").exists() or not any((root / "runs").iterdir())
+    assert not (root / "staging").exists() or not any((root / "staging").iterdir())

@@ -254,6 +254,10 @@ def prepare(
     same data and window shares this. ``dataset``: the input already read (a sweep
     materialising a cell from the stored dataset its files made)."""
     resolved = resolved if resolved is not None else request.resolve(strategy_finder(settings))
+    # A pinned version this build cannot follow is refused before any data is read or stored.
+    rules = resample_rules(request)
+    identity_schema(request)
+    artifact_schema(request)
     progress("ingest")
     ingested = dataset if dataset is not None else _dataset_input(request, resolved, settings)
     progress("resample")
@@ -265,7 +269,7 @@ def prepare(
         resolved.timeframe,
         base_timeframe=resolved.base_timeframe,
         sessions=sessions,
-        rules_version=resample_rules(request),
+        rules_version=rules,
     )
     bars, window = _window(resampled, resolved)
     return Prepared(resolved, ingested, resampled, RunBars(ingested.dataset_id, bars, window))
