@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from quantrun.settings import Settings
+
+# A daemon the developer started (`quantrun daemon start`) must not run the suite's CLI
+# processes: tests that want one start their own and turn this back on (tests/test_daemon.py).
+os.environ["QUANTRUN_DAEMON"] = "off"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 HEADER = "time,open,high,low,close,volume"

@@ -146,12 +146,13 @@ def test_only_commands_that_do_not_serve_change_the_allocator(
         return True
 
     monkeypatch.setattr(entry, "keep_freed_memory", keep)
-    monkeypatch.setattr(entry, "main", lambda: None)
+    monkeypatch.setattr(entry, "main", lambda args: None)
     monkeypatch.setattr(entry, "finish", lambda status: (_ for _ in ()).throw(SystemExit(status)))
     for argv, expected in (
         (["quantrun", "runs", "create", "x.csv"], [True]),
         (["quantrun", "serve", "--port", "0"], []),
         (["quantrun", "demo", "--serve"], []),
+        (["quantrun", "daemon", "run"], []),  # long-lived: the default allocator
     ):
         calls.clear()
         monkeypatch.setattr(sys, "argv", argv)

@@ -1,3 +1,3 @@
-from quantrun.cli import run
+from quantrun.launch import run
 
 run()

@@ -136,6 +136,7 @@ class ErrorCode(enum.StrEnum):
     DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
     DATASET_CORRUPT = "DATASET_CORRUPT"
     STORAGE_FAILED = "STORAGE_FAILED"
+    DAEMON_START_FAILED = "DAEMON_START_FAILED"
     INTERNAL = "INTERNAL"
 
 
@@ -954,6 +955,13 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             500,
             "Could not write to RUNS_ROOT",
             "Check that RUNS_ROOT is writable and the disk has room; nothing partial was kept.",
+        ),
+        _spec(
+            E.DAEMON_START_FAILED,
+            _X,
+            500,
+            "The daemon did not start",
+            "Read its log (`quantrun daemon status` names it); commands still run without it.",
         ),
         _spec(
             E.INTERNAL,

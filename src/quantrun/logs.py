@@ -98,3 +98,9 @@ def configure(level: str, stream: TextIO | None = None) -> None:
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+
+
+def preload() -> None:
+    """Import structlog now (a long-lived process that starts commands, the daemon, pays it
+    once for all of them)."""
+    _structlog_processors()

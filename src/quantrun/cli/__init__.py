@@ -9,6 +9,7 @@ The console script is :func:`run` (``quantrun.cli.entry``): ``main``, then a fas
 
 from quantrun.cli import (  # noqa: F401  (registers the commands)
     compare,
+    daemon,
     data,
     ops,
     runs,

@@ -41,22 +41,35 @@ def exit_normally() -> None:
 
 
 def run() -> NoReturn:
-    """The console script's entry point: ``main`` (click, ``standalone_mode=False`` as
-    ``_Group.main`` sets it), then :func:`finish` with its exit status. A command that does not
-    serve keeps freed large blocks for reuse (:mod:`quantrun.allocator`, D53)."""
-    if not serves(sys.argv[1:]):
+    """The console script's entry point when no daemon took the command
+    (:mod:`quantrun.launch`): :func:`execute`, then :func:`finish` with its exit status."""
+    finish(execute(sys.argv[1:]))
+
+
+def execute(args: list[str]) -> int:
+    """Run one command line (``args``: ``sys.argv[1:]``) and return its exit status, without
+    ending the process: ``main`` (click, ``standalone_mode=False`` as ``_Group.main`` sets it).
+    A command that does not serve keeps freed large blocks for reuse (:mod:`quantrun.allocator`,
+    D53). Ctrl-C ends it with "aborted" and status 1 (as click's own handling inside ``main``
+    does), not a traceback. The daemon's child for a handed-over command calls this too
+    (:mod:`quantrun.handover`)."""
+    if not serves(args):
         keep_freed_memory()
     try:
-        main()
+        main(args=args)
     except SystemExit as done:
-        finish(status_of(done.code))
-    finish(0)
+        return status_of(done.code)
+    except KeyboardInterrupt:
+        sys.stderr.write("aborted\n")
+        return 1
+    return 0
 
 
 def serves(args: list[str]) -> bool:
-    """Whether the command line starts a server (``serve``, ``demo --serve``): a long-lived
-    process keeps the C library's default allocator settings, which give memory back."""
-    return "serve" in args or "--serve" in args
+    """Whether the command line starts a long-lived process (``serve``, ``demo --serve``,
+    ``daemon run``/``start``): it keeps the C library's default allocator settings, which give
+    memory back."""
+    return "serve" in args or "--serve" in args or "daemon" in args
 
 
 def status_of(code: object) -> int:

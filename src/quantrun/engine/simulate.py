@@ -79,6 +79,20 @@ def warm_up(
     simulate(bars, strategy_id, params, risk, costs, version=version)
 
 
+def load_kernel() -> None:
+    """Import numba and load the compiled kernel (from its on-disk cache, compiling it when
+    there is none) by simulating two placeholder bars from plain arrays: unlike
+    :func:`warm_up`, no polars operation runs, so polars starts no thread pool. The daemon
+    (:mod:`quantrun.handover`) calls this before it forks children for commands."""
+    from quantrun.engine.kernel import simulate_kernel
+
+    flat = np.ones(2)
+    simulate_kernel(
+        flat, flat, flat, flat, np.zeros(2, np.int8), False, 1.0, np.nan, np.nan, np.nan,
+        0.0, 0.0, 1.0, 8, 2,
+    )  # fmt: skip
+
+
 def simulate(
     bars: pl.DataFrame,
     strategy_id: str,
