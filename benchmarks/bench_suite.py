@@ -58,6 +58,7 @@ from harness import (
     run_process,
     spread,
     stats,
+    user_env,
     write_json,
 )
 
@@ -92,6 +93,9 @@ GOALS: tuple[tuple[str, str, float], ...] = (
     # A second `runs create` on a file already stored, with other parameters (issue 17).
     ("e2e_{main}_1m_second_over_first", "<=", 0.5),
     ("e2e_{main}_15m_second_over_first", "<=", 0.5),
+    # The same two runs handed to a daemon (`quantrun daemon start`, D55).
+    ("e2e_{main}_1m_daemon_second_over_first", "<=", 0.5),
+    ("e2e_{main}_15m_daemon_second_over_first", "<=", 0.5),
     ("e2e_{big}_1m_quantrun_over_floor", "<=", 2.5),
     ("e2e_{big}_1m_quantrun_peak_rss_gib", "<", 1.5),
     ("e2e_{big}_over_{main}_1m_quantrun", "<=", 5.5),
@@ -99,6 +103,9 @@ GOALS: tuple[tuple[str, str, float], ...] = (
     ("registry_create_{many}_over_empty", "<=", 1.5),
     # Seconds, not a ratio: from the spawn to the builder's first stage report (issue 17).
     ("e2e_{main}_1m_quantrun_startup_s", "<=", 0.3),
+    # Seconds: a whole `runs list --json` of an empty RUNS_ROOT handed to a daemon (start-up,
+    # the command, the exit), an upper bound of a handed-over `runs create`'s start-up (D55).
+    ("startup_runs_list_daemon_s", "<=", 0.3),
 )
 NOMINAL = {"main": "1M", "big": "5M", "many": "10000", "few": "10"}
 
@@ -249,6 +256,7 @@ class Case:
     parse: Callable[[str], dict[str, Any]]
     prepare: Callable[[], Path] = lambda: OUT_DIR
     cleanup: Callable[[Path], None] = lambda _: None
+    env: dict[str, str] = field(default_factory=dict)  # added to the timed process's
     samples: list[Sample] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -256,7 +264,7 @@ class Case:
 def run_once(case: Case) -> Sample:
     workdir = case.prepare()
     try:
-        done = run_process(case.argv(workdir), cwd=ROOT)
+        done = run_process(case.argv(workdir), cwd=ROOT, env=case.env)
     finally:
         case.cleanup(workdir)
     if done.code != 0:
@@ -339,6 +347,35 @@ def _create_argv(csv: Path, timeframe: str, risk_file: Path) -> Callable[[Path],
     return argv
 
 
+#: The environment of the cases that hand ``runs create`` to a daemon (D55); every other
+#: quantrun process of the suite runs with ``QUANTRUN_DAEMON=off`` (set in :func:`main`).
+DAEMON_ENV = {"QUANTRUN_DAEMON": "on"}
+
+
+def _daemon_up() -> None:
+    """Start the suite's daemon unless it runs (outside the timer; it ends when idle)."""
+    done = subprocess.run(
+        [str(QR_CLI), "daemon", "start", "--idle-minutes", "30"],
+        env=user_env(**DAEMON_ENV),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"quantrun daemon start exited {done.returncode}: {done.stderr}")
+
+
+def _daemon_down() -> None:
+    subprocess.run([str(QR_CLI), "daemon", "stop"], env=user_env(**DAEMON_ENV), capture_output=True)
+
+
+def _with_daemon(prepare: Callable[[], Path]) -> Callable[[], Path]:
+    def up_then_prepare() -> Path:
+        _daemon_up()
+        return prepare()
+
+    return up_then_prepare
+
+
 #: The parameters of the run made first, outside the timer, for ``quantrun_second``.
 OTHER_FAST, OTHER_SLOW = 5, 20
 
@@ -367,6 +404,31 @@ def _stored_root(csv: Path, timeframe: str, risk_file: Path) -> Callable[[], Pat
     return prepare
 
 
+def startup_cases() -> list[Case]:
+    """A trivial command (``runs list --json`` of an empty RUNS_ROOT), in its own process and
+    handed to a daemon: its whole wall time bounds the start-up from above."""
+
+    def argv(root: Path) -> list[str]:
+        return [str(QR_CLI), "runs", "list", "--runs-root", str(root), "--json"]
+
+    def parse(out: str) -> dict[str, Any]:
+        return {"lines": len(json.loads(out)["runs"])}
+
+    return [
+        Case("runs list", "startup", "quantrun", argv, parse, _fresh_root, _remove),
+        Case(
+            "runs list (daemon)",
+            "startup",
+            "quantrun_daemon",
+            argv,
+            parse,
+            _with_daemon(_fresh_root),
+            _remove,
+            env=DAEMON_ENV,
+        ),
+    ]
+
+
 def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Case]:
     group = f"e2e {rows:,} rows {timeframe}"
     minutes = str(TIMEFRAMES[timeframe])
@@ -388,6 +450,26 @@ def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Cas
             _cli_json,
             prepare=_stored_root(csv, timeframe, risk_file),
             cleanup=_remove,
+        ),
+        Case(
+            "quantrun_daemon",
+            group,
+            "quantrun_daemon",
+            _create_argv(csv, timeframe, risk_file),
+            _cli_json,
+            prepare=_with_daemon(_fresh_root),
+            cleanup=_remove,
+            env=DAEMON_ENV,
+        ),
+        Case(
+            "quantrun_daemon_second",
+            group,
+            "quantrun_daemon_second",
+            _create_argv(csv, timeframe, risk_file),
+            _cli_json,
+            prepare=_with_daemon(_stored_root(csv, timeframe, risk_file)),
+            cleanup=_remove,
+            env=DAEMON_ENV,
         ),
         Case(
             "floor",
@@ -632,6 +714,11 @@ def ratios(summary: dict[str, dict[str, Any]], rows: list[int]) -> dict[str, flo
             if startup is not None:
                 out[f"{tag}_quantrun_startup_s"] = startup["median"]
             out[f"{tag}_second_over_first"] = _ratio(_wall(summary, f"{key}/quantrun_second"), qr)
+            daemon = _wall(summary, f"{key}/quantrun_daemon")
+            daemon_second = _wall(summary, f"{key}/quantrun_daemon_second")
+            out[f"{tag}_daemon_second_over_first"] = _ratio(daemon_second, daemon)
+            out[f"{tag}_daemon_second_over_cold_first"] = _ratio(daemon_second, qr)
+            out[f"{tag}_daemon_over_floor"] = _ratio(daemon, _wall(summary, f"{key}/floor"))
             if n == max(rows) and f"{key}/quantrun" in summary:
                 rss = summary[f"{key}/quantrun"]["peak_rss_mib"]["median"] / 1024
                 out[f"{tag}_quantrun_peak_rss_gib"] = rss
@@ -643,6 +730,10 @@ def ratios(summary: dict[str, dict[str, Any]], rows: list[int]) -> dict[str, flo
                     _wall(summary, f"e2e {big:,} rows {tf}/{tool}"),
                     _wall(summary, f"e2e {small:,} rows {tf}/{tool}"),
                 )
+    for name, key in (("cold", "startup/runs list"), ("daemon", "startup/runs list (daemon)")):
+        wall = _wall(summary, key)
+        if wall is not None:
+            out[f"startup_runs_list_{name}_s"] = wall
     sizes = sorted(
         int(v["runs"]) for v in summary.values() if v["group"] == "registry" and v.get("runs")
     )
@@ -818,7 +909,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--registry-sizes", type=int, nargs="*", default=None, help="registry sizes"
     )
     parser.add_argument("--parity-rows", type=int, default=None, help="bars for parity")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["e2e", "registry", "parity"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["e2e", "startup", "registry", "parity"]
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR / "suite.json", help="JSON path")
     args = parser.parse_args(argv)
     args.repeat = args.repeat or (2 if args.quick else 3)
@@ -845,6 +938,18 @@ def check_environments() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_environments()
+    # quantrun processes run in their own process unless a case says otherwise (DAEMON_ENV),
+    # and the suite's daemon lives in a folder of its own.
+    os.environ["QUANTRUN_DAEMON"] = "off"
+    os.environ["QUANTRUN_DAEMON_DIR"] = tempfile.mkdtemp(prefix="qrd")
+    try:
+        return _main(args)
+    finally:
+        _daemon_down()
+        shutil.rmtree(os.environ["QUANTRUN_DAEMON_DIR"], ignore_errors=True)
+
+
+def _main(args: argparse.Namespace) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     risk_file = OUT_DIR / "suite-risk.json"
@@ -859,6 +964,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{group[0].group}: {', '.join(c.name for c in group)}", flush=True)
                 run_group(group, args.repeat, args.warmup, group[0].group)
                 cases += group
+    if "startup" not in args.skip:
+        group = startup_cases()
+        cases += group
+        run_group(group, args.repeat, args.warmup, "startup")
     if "registry" not in args.skip and args.registry_sizes:
         seed_csv = ensure_csv(REGISTRY_SEED_ROWS)
         create_csv = ensure_csv(REGISTRY_CREATE_ROWS)

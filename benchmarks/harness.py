@@ -112,14 +112,18 @@ class Finished:
     # time.time() minus this: how long after its spawn something happened in it)
 
 
-def run_process(argv: Sequence[str], cwd: Path | None = None) -> Finished:
+def run_process(
+    argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Finished:
     """Run ``argv`` as a fresh process, timed from just before the spawn to the reap with
-    ``os.wait4`` (which also gives its peak RSS), in :func:`user_env`. Output goes to
-    temporary files, not pipes, so a chatty child never blocks on a full pipe."""
+    ``os.wait4`` (which also gives its peak RSS), in :func:`user_env` plus ``env``. Output goes
+    to temporary files, not pipes, so a chatty child never blocks on a full pipe."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started_epoch = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=cwd, env=user_env())
+        proc = subprocess.Popen(
+            list(argv), stdout=out, stderr=err, cwd=cwd, env=user_env(**(env or {}))
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         code = os.waitstatus_to_exitcode(status)

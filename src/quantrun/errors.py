@@ -961,7 +961,7 @@ CATALOGUE: dict[ErrorCode, ErrorSpec] = {
             _X,
             500,
             "The daemon did not start",
-            "Read its log (`quantrun daemon status` names it); commands still run without it.",
+            "Commands still run, each in its own process. The message names the daemon's log.",
         ),
         _spec(
             E.INTERNAL,
