@@ -246,27 +246,37 @@ def hand_over(
     conn = connect(path)
     if conn is None:
         return None
-    with conn:
-        try:
-            request = {
-                "op": "run",
-                "argv": argv,
-                "cwd": str(Path.cwd()),
-                "env": dict(environ),
-                "path0": sys.path[0] if sys.path else "",
-            }
-            send_message(conn, request, fds=[0, 1, 2])
-            started, _ = recv_message(conn)
-        except (OSError, ValueError):
-            return None  # nothing ran: the caller runs it
-        if "pid" not in started:
-            return None
-        pid = int(started["pid"])
-        _forward_signals(pid)
-        try:
-            ended, _ = recv_message(conn)
-        except (OSError, ValueError):
-            ended = {}
+    pending: list[int] = []
+    child: list[int] = []
+    previous = _forward_signals(child, pending)  # from here on a signal is not lost
+    try:
+        with conn:
+            try:
+                request = {
+                    "op": "run",
+                    "argv": argv,
+                    "cwd": str(Path.cwd()),
+                    "env": dict(environ),
+                    "path0": sys.path[0] if sys.path else "",
+                }
+                send_message(conn, request, fds=[0, 1, 2])
+                started, _ = recv_message(conn)
+            except (OSError, ValueError):
+                started = {}
+            if "pid" not in started:  # nothing ran: the caller runs it (and gets the signals)
+                _restore(previous)
+                for signum in pending:
+                    signal.raise_signal(signum)
+                return None
+            child.append(int(started["pid"]))
+            for signum in pending:
+                _kill(child[0], signum)
+            try:
+                ended, _ = recv_message(conn)
+            except (OSError, ValueError):
+                ended = {}
+    finally:
+        _restore(previous)
     if "status" in ended:
         return int(ended["status"])
     sys.stderr.write(
@@ -277,13 +287,27 @@ def hand_over(
     return LOST_STATUS
 
 
-def _forward_signals(pid: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signum)
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signum)
 
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
+
+def _forward_signals(child: list[int], pending: list[int]) -> dict[int, Any]:
+    """Pass :data:`FORWARDED` signals on to the child once its pid is in ``child``; until
+    then keep them in ``pending``. The handlers they replace."""
+
+    def forward(signum: int, _frame: object) -> None:
+        if child:
+            _kill(child[0], signum)
+        else:
+            pending.append(signum)
+
+    return {signum: signal.signal(signum, forward) for signum in FORWARDED}
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 # -- the daemon ----------------------------------------------------------------------------

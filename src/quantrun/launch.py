@@ -22,7 +22,11 @@ OWN_PROCESS = frozenset({"serve", "demo", "daemon"})
 def run() -> NoReturn:
     """Run ``sys.argv``: in the daemon when :func:`hands_over` and one answers, else here."""
     if hands_over(sys.argv[1:]):
-        status = handover.hand_over(sys.argv)
+        try:
+            status = handover.hand_over(sys.argv)
+        except KeyboardInterrupt:  # Ctrl-C before any daemon took the command
+            sys.stderr.write("aborted\n")
+            sys.exit(1)
         if status is not None:
             sys.exit(status)
     from quantrun.cli.entry import run as run_here
