@@ -539,6 +539,21 @@ def stop_all(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[Li
     return ended
 
 
+def require_private_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    """The socket folder, made ``0700`` if missing; DAEMON_START_FAILED when it exists but is
+    not private to this user (a daemon never listens there)."""
+    from quantrun.errors import ErrorCode, error  # not on a client's path: a hand-over is lean
+
+    folder = socket_dir(environ)
+    if not private_dir(folder, create=True):
+        raise error(
+            ErrorCode.DAEMON_START_FAILED,
+            f"the socket folder {folder} is not a folder only this user can open",
+            hint=f"Remove it, or point {DIR_ENV} at a private folder.",
+        )
+    return folder
+
+
 def start(
     idle_seconds: float,
     environ: dict[str, str] | os._Environ[str] = os.environ,
@@ -551,13 +566,7 @@ def start(
 
     from quantrun.errors import ErrorCode, error  # not on a client's path: a hand-over is lean
 
-    folder = socket_dir(environ)
-    if not private_dir(folder, create=True):
-        raise error(
-            ErrorCode.DAEMON_START_FAILED,
-            f"the socket folder {folder} is not a folder only this user can open",
-            hint=f"Remove it, or point {DIR_ENV} at a private folder.",
-        )
+    require_private_dir(environ)
     print_ = fingerprint(environ)
     path = socket_path(print_, environ)
     answer = ask(path, "ping")

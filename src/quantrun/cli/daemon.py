@@ -51,15 +51,8 @@ def daemon_run(idle_minutes: float) -> None:
 
     preload_logs()
     load_kernel()
+    handover.require_private_dir()
     print_ = handover.fingerprint()
-    if not handover.private_dir(handover.socket_dir(), create=True):
-        from quantrun.errors import ErrorCode, error
-
-        raise error(
-            ErrorCode.DAEMON_START_FAILED,
-            "the socket folder is not a folder only this user can open",
-            hint=f"Remove it, or point {handover.DIR_ENV} at a private folder.",
-        )
     handover.serve(handover.socket_path(print_), print_, execute, idle_minutes * 60.0)
 
 
@@ -92,11 +85,10 @@ def daemon_status(as_json: bool) -> None:
 @handles_errors
 def daemon_stop(as_json: bool) -> None:
     """Stop every daemon of this user (running commands finish)."""
-    ended = handover.stop_all()
+    stopped = [item for item in handover.stop_all() if item.answer is not None]
     if as_json:
-        _emit_json({"stopped": [item.to_dict() for item in ended if item.answer is not None]})
+        _emit_json({"stopped": [item.to_dict() for item in stopped]})
         return
-    stopped = [item for item in ended if item.answer is not None]
     click.echo(f"stopped {len(stopped)} daemon(s)" if stopped else "no daemon running")
 
 
