@@ -26,9 +26,21 @@ TIMELINE_MAX_POINTS = 2000
 @dataclass(frozen=True)
 class ArtifactSpec:
     name: str
+    #: The file's own format version under the current manifest schema.
     schema_version: int
     media_type: str
     description: str
+    #: Manifest schemas from which on the file's format moved, and to which version (earlier
+    #: manifest schemas write the versions before).
+    moved: tuple[tuple[int, int], ...] = ()
+
+    def version_under(self, manifest_schema: int) -> int:
+        """The file's format version in a run of manifest schema ``manifest_schema``."""
+        version = 1
+        for since, moved_to in self.moved:
+            if manifest_schema >= since:
+                version = moved_to
+        return version
 
 
 ARTIFACTS: tuple[ArtifactSpec, ...] = (
@@ -50,9 +62,11 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
     ArtifactSpec("metrics.json", 1, "application/json", "every metric with its convention"),
     ArtifactSpec(
         "timeline.json",
-        1,
+        2,
         "application/json",
-        "equity, drawdown and position downsampled for display, plus trade events",
+        "equity, drawdown and position downsampled for display; the trade events (version 1) or"
+        " where they are (version 2, manifest schema 3 on: the decision records)",
+        moved=((3, 2),),
     ),
     ArtifactSpec("data_quality.json", 1, "application/json", "the dataset's quality report"),
     ArtifactSpec("trades.csv", 1, "text/csv", "one row per trade"),
@@ -77,18 +91,27 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
 )
 ARTIFACT_NAMES = tuple(a.name for a in ARTIFACTS)
 SPECS = {a.name: a for a in ARTIFACTS}
-#: The artifacts only one manifest schema writes (every other one: both).
-SCHEMA_ONLY = {"decision_records.jsonl": 1, "decision_records.parquet": 2}
+#: The artifacts only some manifest schemas write: the first and last schema that does (None:
+#: every later one too). Every other artifact is in every schema.
+SCHEMAS_OF: dict[str, tuple[int, int | None]] = {
+    "decision_records.jsonl": (1, 1),
+    "decision_records.parquet": (2, None),
+}
+
+
+def _written_under(name: str, schema: int) -> bool:
+    first, last = SCHEMAS_OF.get(name, (1, None))
+    return first <= schema and (last is None or schema <= last)
 
 
 def artifact_names(schema: int, *, bars: bool = True) -> tuple[str, ...]:
     """The files a run of manifest schema ``schema`` holds, in the manifest's order (``bars``:
-    whether it has its own ``bars.parquet``; a schema-2 run on its data's own timeframe has
-    not). ``strategy_source.json`` is there from identity schema 2 on."""
+    whether it has its own ``bars.parquet``; a run of schema 2 on on its data's own timeframe
+    has not). ``strategy_source.json`` is there from identity schema 2 on."""
     return tuple(
         name
         for name in ARTIFACT_NAMES
-        if SCHEMA_ONLY.get(name, schema) == schema and (bars or name != "bars.parquet")
+        if _written_under(name, schema) and (bars or name != "bars.parquet")
     )
 
 
@@ -209,8 +232,11 @@ def candles(bars: pl.DataFrame, max_bars: int) -> Candles:
     return Candles(bars, n, step > 1)
 
 
-_TIMELINE_ACTIONS = ["fill", "stop_loss", "take_profit", "halt", "expire"]
-_TIMELINE_FIELDS = ("seq", "ts", "action", "reason", "price", "quantity", "position_after")
+#: The decision records that are the timeline's events, and the fields an event has.
+TIMELINE_ACTIONS = ("fill", "stop_loss", "take_profit", "halt", "expire")
+TIMELINE_FIELDS = ("seq", "ts", "action", "reason", "price", "quantity", "position_after")
+#: Where a version-2 ``timeline.json`` says its events are.
+TIMELINE_EVENTS_IN = "decision_records.parquet"
 #: iso() agrees with numpy's whole-second ISO text for these (4-digit years, no fraction).
 _ISO_FAST_RANGE = (0, 7_258_118_400_000_000)  # 1970-01-01 .. 2200-01-01
 
@@ -225,23 +251,15 @@ def _iso_list(micros: np.ndarray) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
-def timeline(sim: SimulationResult) -> dict[str, Any]:
+def timeline(sim: SimulationResult, version: int) -> dict[str, Any]:
+    """``timeline.json``: the downsampled equity, drawdown and position and the trade events.
+    Version 1 lists the events (one object per fill, stop, target, halt, expiry); version 2
+    (manifest schema 3 on) says how many there are and where: they are the decision records
+    with those actions, which the run holds anyway (:func:`timeline_events`)."""
     keep = decimate(sim.equity, TIMELINE_MAX_POINTS)
-    chosen = sim.records.filter(pl.col("action").is_in(_TIMELINE_ACTIONS)).select(
-        pl.col("seq"),
-        pl.col("ts"),
-        pl.col("action"),
-        pl.col("reason"),
-        pl.col("price").fill_nan(None),  # a NaN price (no fill price) is written as null
-        pl.col("quantity"),
-        pl.col("position_after"),
-    )
-    columns = {name: chosen[name].to_list() for name in _TIMELINE_FIELDS}
-    columns["ts"] = _iso_list(chosen["ts"].to_numpy())
-    # Written as the list of event objects it stands for, without building them (Records).
-    events = Records(columns)
-    return {
-        "schema_version": 1,
+    chosen = sim.records.filter(pl.col("action").is_in(TIMELINE_ACTIONS))
+    value: dict[str, Any] = {
+        "schema_version": version,
         "points": {
             "sampling": f"min/max per chunk, at most {TIMELINE_MAX_POINTS} points",
             "bars": int(sim.equity.size),
@@ -250,8 +268,34 @@ def timeline(sim: SimulationResult) -> dict[str, Any]:
             "drawdown": sim.drawdown[keep].astype(np.float64).tolist(),
             "position": sim.position[keep].astype(np.float64).tolist(),
         },
-        "events": events,
     }
+    if version >= 2:
+        value["events_in"] = {
+            "artifact": TIMELINE_EVENTS_IN,
+            "actions": list(TIMELINE_ACTIONS),
+            "count": chosen.height,
+        }
+        return value
+    chosen = chosen.select(
+        pl.col("seq"),
+        pl.col("ts"),
+        pl.col("action"),
+        pl.col("reason"),
+        pl.col("price").fill_nan(None),  # a NaN price (no fill price) is written as null
+        pl.col("quantity"),
+        pl.col("position_after"),
+    )
+    columns = {name: chosen[name].to_list() for name in TIMELINE_FIELDS}
+    columns["ts"] = _iso_list(chosen["ts"].to_numpy())
+    # Written as the list of event objects it stands for, without building them (Records).
+    value["events"] = Records(columns)
+    return value
+
+
+def timeline_events(records: pl.LazyFrame) -> pl.LazyFrame:
+    """The timeline's events from decision records read as :func:`decision_records_frame`
+    gives them (``ts`` as ISO text, NaN as null): what version 1 of ``timeline.json`` lists."""
+    return records.filter(pl.col("action").is_in(TIMELINE_ACTIONS)).select(TIMELINE_FIELDS)
 
 
 def json_bytes(value: Any) -> bytes:

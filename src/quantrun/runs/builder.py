@@ -404,13 +404,23 @@ def _build(
     try:
         with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
             encoders = _encoders(schema, write_bars=bars_source != BARS_IN_DATASET)
-            files = _write_artifacts(work, ingested, settings, bars, sim, metrics, encoders)
+            files = _write_artifacts(work, ingested, settings, bars, sim, metrics, encoders, schema)
             if identity.schema_version >= 2:  # the run keeps the code it ran
                 source = art.json_bytes(resolved.source.to_json())
                 files[STRATEGY_SOURCE] = _write_file(work / STRATEGY_SOURCE, source)
             manifest = _manifest(
-                run_id, identity, resolved, ingested, resampled, bars, sim, metrics, files
-            ).with_format(schema, bars_source)
+                run_id,
+                identity,
+                resolved,
+                ingested,
+                resampled,
+                bars,
+                sim,
+                metrics,
+                files,
+                schema,
+                bars_source,
+            )
             switch.check()  # again just before the commit point: a switch thrown mid-run holds
             progress("publish")
             created = _publish(work, registry, run_id, manifest)
@@ -521,9 +531,13 @@ def _encoders(schema: int, *, write_bars: bool) -> _Encoders:
     trades: dict[str, _Encoder] = {"trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades)}
     if schema == 1:
         return _Encoders(on_worker=records | bars_file, on_caller=series | trades)
-    # Schema 2 has no JSON lines to encode and, on the data's own timeframe, no bars: the series
-    # joins the worker, so this thread's share (the JSON artifacts, mostly Python) is the rest.
-    return _Encoders(on_worker=records | bars_file | series, on_caller=trades)
+    if schema == 2:
+        # No JSON lines to encode and, on the data's own timeframe, no bars: the series joins
+        # the worker, so this thread's share (the JSON artifacts, mostly Python) is the rest.
+        return _Encoders(on_worker=records | bars_file | series, on_caller=trades)
+    # Schema 3: timeline.json lists no events, so this thread's JSON is small and the series
+    # comes back to it; the worker keeps the records and (when written) the bars.
+    return _Encoders(on_worker=records | bars_file, on_caller=series | trades)
 
 
 def _write_artifacts(
@@ -534,6 +548,7 @@ def _write_artifacts(
     sim: SimulationResult,
     metrics: dict[str, Any],
     encoders: _Encoders,
+    schema: int,
 ) -> dict[str, ArtifactFile]:
     """Encode every artifact and write it (fsynced) into ``folder``; return each one's size and
     sha256. A worker thread encodes and writes the two largest files (polars and the disk work
@@ -551,7 +566,8 @@ def _write_artifacts(
         written = {"data_quality.json": _write_file(folder / QUALITY_FILE, quality)}
         metrics_file = art.json_bytes({"schema_version": 1, "metrics": metrics})
         written["metrics.json"] = _write_file(folder / "metrics.json", metrics_file)
-        timeline = art.json_bytes(art.timeline(sim))
+        timeline_version = art.SPECS["timeline.json"].version_under(schema)
+        timeline = art.json_bytes(art.timeline(sim, timeline_version))
         written["timeline.json"] = _write_file(folder / "timeline.json", timeline)
         del timeline
         for name, encode in encoders.on_caller.items():
@@ -592,14 +608,17 @@ def _manifest(
     sim: SimulationResult,
     metrics: dict[str, Any],
     files: dict[str, ArtifactFile],
+    schema: int,
+    bars_source: str | None,
 ) -> Manifest:
-    """The one place a manifest is built."""
+    """The one place a manifest is built (``schema``: the artifact schema the files follow;
+    ``bars_source``, schema 2 on: where the run's bars are)."""
     request = resolved.request
     quality = ingested.quality
     value = {k: v["value"] for k, v in metrics.items()}
     return Manifest.model_validate(
         {
-            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "schema_version": schema,
             "run_id": run_id,
             "inputs_hash": canonical_hash([s["sha256"] for s in ingested.sources]),
             "identity": identity,
@@ -642,12 +661,13 @@ def _manifest(
                     "name": name,
                     "bytes": files[name].bytes,
                     "sha256": files[name].sha256,
-                    "schema_version": art.SPECS[name].schema_version,
+                    "schema_version": art.SPECS[name].version_under(schema),
                     "media_type": art.SPECS[name].media_type,
                 }
                 for name in art.ARTIFACT_NAMES
                 if name in files
             ],
+            "bars_source": bars_source,
         }
     )
 

@@ -29,9 +29,11 @@ MANIFEST_FILE = "manifest.json"
 #: bars are the stored dataset's bars references them (:attr:`Manifest.bars_source`) instead of
 #: copying them into ``bars.parquet``. A run made under 1 is read as it is and rebuilt under 1
 #: (``RunCreateRequest.artifact_schema``), so its bytes keep their meaning.
-MANIFEST_SCHEMA_VERSION = 2
-MANIFEST_SCHEMA_VERSIONS = (1, 2)
-#: Where a schema-2 run's bars are: its own ``bars.parquet``, or the stored dataset's bars
+#: 3: ``timeline.json`` (its version 2) no longer lists the trade events, which are the
+#: decision records with those actions: it says how many there are and where (D56).
+MANIFEST_SCHEMA_VERSION = 3
+MANIFEST_SCHEMA_VERSIONS = (1, 2, 3)
+#: Where a run's bars are (schema 2 on): its own ``bars.parquet``, or the stored dataset's bars
 #: (``RUNS_ROOT/datasets/<dataset_id>/bars.parquet``, checked against
 #: ``dataset.content_sha256``) within the run's window.
 BARS_IN_ARTIFACT = "artifact"
@@ -195,13 +197,6 @@ class Manifest(_Record):
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON values, for ``manifest.json`` and the API."""
         return self.model_dump(mode="json", exclude_none=False)
-
-    def with_format(self, schema_version: int, bars_source: str | None) -> Manifest:
-        """This manifest under artifact schema ``schema_version`` (with, from 2 on, where its
-        bars are)."""
-        return Manifest.model_validate(
-            self.to_json() | {"schema_version": schema_version, "bars_source": bars_source}
-        )
 
     @property
     def bars_in_dataset(self) -> bool:

@@ -19,7 +19,7 @@ from quantrun.data.quality import micros_of
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.metrics import metric_ids
-from quantrun.runs.artifacts import decision_records_frame
+from quantrun.runs.artifacts import TIMELINE_FIELDS, decision_records_frame, timeline_events
 from quantrun.runs.manifest import Manifest, ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
@@ -27,6 +27,35 @@ from quantrun.runs.registry import Registry
 STRATEGY_SOURCE_FILE = "strategy_source.json"
 #: The decision records as columns (manifest schema 2 on); ``decision_records.jsonl`` before.
 RECORDS_PARQUET = "decision_records.parquet"
+
+
+#: The timeline's events as a frame (the decision records' types for those fields).
+_EVENTS: dict[str, pl.DataType] = dict(
+    zip(
+        TIMELINE_FIELDS,
+        (
+            pl.Int64(),
+            pl.String(),
+            pl.String(),
+            pl.String(),
+            pl.Float64(),
+            pl.Float64(),
+            pl.Float64(),
+        ),
+        strict=True,
+    )
+)
+
+
+@dataclass(frozen=True)
+class TimelineEvents:
+    """Trade events read from a run (:meth:`RunView.timeline_events`)."""
+
+    frame: pl.DataFrame
+    #: How many events the run has (``frame`` may hold the first few only).
+    total: int
+    #: The artifact holding all of them.
+    artifact: str
 
 
 @dataclass(frozen=True)
@@ -89,8 +118,27 @@ class RunView:
 
     @property
     def timeline(self) -> dict[str, Any]:
+        """``timeline.json`` as written: version 1 lists the events, version 2 (manifest
+        schema 3 on) says where they are; :meth:`timeline_events` reads them from both."""
         data: dict[str, Any] = self._json("timeline.json")
         return data
+
+    def timeline_events(self, limit: int | None = None) -> TimelineEvents:
+        """The first ``limit`` (all: None) trade events (fills, stops, targets, halts,
+        expiries) as one frame whatever the run's schema (``ts`` as ISO-8601 text, a missing
+        price as null), how many there are and the file holding them all: ``timeline.json``
+        (its version 1 lists them) or the decision records with those actions (version 2)."""
+        data = self.timeline
+        if data.get("schema_version", 1) >= 2:
+            lazy = timeline_events(self.decisions_lazy())
+            total, artifact = int(data["events_in"]["count"]), str(data["events_in"]["artifact"])
+        else:
+            events: list[dict[str, Any]] = data["events"]
+            total, artifact = len(events), "timeline.json"
+            lazy = pl.LazyFrame(events[:limit] if limit is not None else events, schema=_EVENTS)
+        if limit is not None:
+            lazy = lazy.head(limit)
+        return TimelineEvents(lazy.collect(), total, artifact)
 
     @property
     def data_quality(self) -> dict[str, Any]:

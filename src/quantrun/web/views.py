@@ -35,8 +35,9 @@ from quantrun.web.hints import for_web
 
 CHART_MAX_BARS = 5000
 #: The run page lists at most this many timeline events, the first ones; the rest are paged in
-#: its decision records (filtered by action) and are all in ``timeline.json``. A 1M-bar 1m run
-#: has tens of thousands of events: listing them all made a 10 MB page.
+#: its decision records (filtered by action) and are all in ``timeline.json`` (its version 1)
+#: or the decision records file (version 2). A 1M-bar 1m run has tens of thousands of events:
+#: listing them all made a 10 MB page.
 TIMELINE_SHOWN = 500
 SORTS = {
     "created": "created_at",
@@ -373,13 +374,14 @@ def run_detail(ctx: Context, run_id: str) -> dict[str, Any]:
 
 
 def _timeline(view: RunView) -> dict[str, Any]:
-    """The first :data:`TIMELINE_SHOWN` events of ``timeline.json``, how many there are, and
-    where all of them are."""
-    events: list[dict[str, Any]] = view.timeline["events"]
+    """The first :data:`TIMELINE_SHOWN` events, how many there are, and the file that holds
+    all of them (``timeline.json`` under its version 1, the decision records from 2 on)."""
+    events = view.timeline_events(TIMELINE_SHOWN)
     return {
-        "timeline": events[:TIMELINE_SHOWN],
-        "timeline_total": len(events),
-        "timeline_url": f"/api/v1/runs/{view.run_id}/artifacts/timeline.json",
+        "timeline": events.frame.to_dicts(),
+        "timeline_total": events.total,
+        "timeline_file": events.artifact,
+        "timeline_url": f"/api/v1/runs/{view.run_id}/artifacts/{events.artifact}",
     }
 
 
