@@ -191,6 +191,39 @@ def _cases() -> list[Case]:
             real=True,
         ),
     ]
+    # Recorded under manifest schema 3 (D56, 2026-12-05: timeline.json version 2 says where the
+    # events are instead of listing them), identity schema 2 and resampling rules 2.
+    schema3 = {"identity_schema": 2, "artifact_schema": 3, "resample_rules": 2}
+    cases += [
+        Case(
+            "schema3-LINKUSDT-1m",
+            {
+                "paths": [REAL_MONTHS[1]],
+                "symbol": "LINKUSDT",
+                "timeframe": "1m",
+                "strategy": "sma_crossover",
+                "strategy_version": "2",
+                "params": {"fast": 5, "slow": 20},
+                "risk": "aggressive",
+            }
+            | schema3,
+            real=True,
+        ),
+        Case(
+            "schema3-demo-1h-window",
+            {
+                "paths": [DEMO_CSV],
+                "symbol": "DEMOUSD",
+                "timeframe": "1h",
+                "strategy": "rsi_reversion",
+                "strategy_version": "2",
+                "start": "2024-01-03T00:00:00Z",
+                "end": "2024-01-20T00:00:00Z",
+                "risk": "moderate",
+            }
+            | schema3,
+        ),
+    ]
     return cases
 
 

@@ -150,3 +150,58 @@ def test_the_referenced_dataset_is_checked(demo_csv: Path, tmp_path: Path) -> No
         assert 'id="bars-in-dataset"' in page.text
         twin = client.get(f"/runs/{run_id}?format=json").json()
     assert twin["chart"]["bars_total"] == view.manifest.summary.bars
+
+
+def test_schema_3_timeline_says_where_the_events_are_and_every_reader_lists_the_same(
+    demo_csv: Path, tmp_path: Path
+) -> None:
+    """Manifest schema 3 (D56): timeline.json (its version 2) no longer lists the trade events;
+    the Python API, the run page and its JSON twin read the same events from a schema-2 run's
+    timeline.json and a schema-3 run's decision records. Every other file is byte-identical,
+    and both verify by re-run byte for byte."""
+    roots = {schema: tmp_path / f"schema{schema}" for schema in (2, 3)}
+    ids = {
+        schema: create_run(
+            [str(demo_csv)], Settings(runs_root=root), artifact_schema=schema, timeframe="1m", **RSI
+        ).run_id
+        for schema, root in roots.items()
+    }
+    assert ids[2] == ids[3]
+    old, new = (open_run(ids[s], Settings(runs_root=roots[s])) for s in (2, 3))
+    assert new.manifest.schema_version == 3 and old.manifest.schema_version == 2
+    assert sorted(p.name for p in new.path.iterdir()) == sorted(artifact_names(3, bars=False))
+    versions = {a.name: a.schema_version for a in new.manifest.artifacts}
+    assert versions["timeline.json"] == 2
+    assert {a.name: a.schema_version for a in old.manifest.artifacts}["timeline.json"] == 1
+    for name in new.manifest.artifact_names:
+        if name != "timeline.json":
+            assert new.read_bytes(name) == old.read_bytes(name), name
+
+    old_timeline, new_timeline = old.timeline, new.timeline
+    assert new_timeline["points"] == old_timeline["points"]
+    assert "events" not in new_timeline and "events_in" not in old_timeline
+    events = old_timeline["events"]
+    assert new_timeline["events_in"]["count"] == len(events) > 10
+    # One frame from both: equal to what the version-1 file lists, field for field.
+    assert new.timeline_events().frame.to_dicts() == events
+    assert old.timeline_events().frame.equals(new.timeline_events().frame)
+    first = new.timeline_events(7)
+    assert first.frame.to_dicts() == events[:7] and first.total == len(events)
+    assert (first.artifact, old.timeline_events(7).artifact) == (
+        "decision_records.parquet",
+        "timeline.json",
+    )
+
+    twins = {}
+    for schema, root in roots.items():
+        app = create_app(Settings(runs_root=root), start_worker=False)
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            twins[schema] = client.get(f"/runs/{ids[schema]}?format=json").json()
+            page = client.get(f"/runs/{ids[schema]}").text
+            assert page.count('<tr class="event') == len(events)
+    assert twins[2]["timeline"] == twins[3]["timeline"] == events
+    assert twins[2]["timeline_total"] == twins[3]["timeline_total"] == len(events)
+
+    for schema, root in roots.items():
+        report = verify_run(ids[schema], Settings(runs_root=root), rerun=True)
+        assert report.ok and report.rerun_compared == "bytes", report.to_dict()

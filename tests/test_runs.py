@@ -55,8 +55,10 @@ def test_create_writes_the_full_artifact_set(demo_csv: Path, settings: Settings)
     assert names == sorted(expected)
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["run_id"] == result.run_id
-    assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION == 2
+    assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION == 3
     assert manifest["bars_source"] == "artifact"
+    versions = {a["name"]: a["schema_version"] for a in manifest["artifacts"]}
+    assert versions.pop("timeline.json") == 2 and set(versions.values()) == {1}
     assert [a["name"] for a in manifest["artifacts"]] == [
         n for n in expected if n != "manifest.json"
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import re
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import polars as pl
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -794,14 +796,25 @@ def test_the_run_page_lists_the_first_timeline_events_and_says_where_the_rest_ar
         params={"fast": 2, "slow": 3},
         timeframe="1m",
     )
-    events = open_run(run.run_id, settings).timeline["events"]
+    view = open_run(run.run_id, settings)
+    events = view.timeline_events().frame.to_dicts()
     assert len(events) > views.TIMELINE_SHOWN
+    # Manifest schema 3: the events are the decision records with the timeline's actions.
+    assert view.timeline["events_in"] == {
+        "artifact": "decision_records.parquet",
+        "actions": ["fill", "stop_loss", "take_profit", "halt", "expire"],
+        "count": len(events),
+    }
     with open_client(settings) as client:
         data = client.get(f"/runs/{run.run_id}?format=json").json()
         assert data["timeline"] == events[: views.TIMELINE_SHOWN]
         assert data["timeline_total"] == len(events)
+        assert data["timeline_file"] == "decision_records.parquet"
         full = client.get(data["timeline_url"])
-        assert full.status_code == 200 and full.json()["events"] == events
+        assert full.status_code == 200
+        records = pl.read_parquet(io.BytesIO(full.content))
+        fills = records.filter(pl.col("action").is_in(list(view.timeline["events_in"]["actions"])))
+        assert fills["seq"].to_list() == [e["seq"] for e in events]
         page = client.get(f"/runs/{run.run_id}").text
     table = page[
         page.index('id="timeline-table"') : page.index("</table>", page.index("timeline-table"))
