@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -151,12 +151,20 @@ def round_robin(
 
 
 def parse_sized_args(
-    argv: list[str] | None, *, doc: str | None, noun: str, repeat: int, out: Path
+    argv: list[str] | None,
+    *,
+    doc: str | None,
+    noun: str,
+    repeat: int,
+    out: Path,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
     """The options of the single-dataset benchmarks: ``--rows`` (default 1,000,000), ``--repeat``
     (default ``repeat``), ``--warmup`` (default 1), ``--quick`` (100,000 ``noun``, 3
-    repetitions) and ``--out`` (the JSON, default ``out``)."""
+    repetitions) and ``--out`` (the JSON, default ``out``); ``more`` adds a script's own."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    if more is not None:
+        more(parser)
     parser.add_argument("--rows", type=int, default=None, help=f"{noun} (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=None, help=f"repetitions (default {repeat})")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
