@@ -81,7 +81,7 @@ peer-checks: parity crosscheck
 bench-engine: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_engine.py
 
-.PHONY: bench-suite bench-quick bench-ingest bench-sweep bench-startup
+.PHONY: bench-suite bench-quick bench-ingest bench-sweep bench-startup bench-artifacts
 
 bench-suite: $(VENV)/.synced $(BENCH_VENV)/.synced
 	$(BENCH_VENV)/bin/python benchmarks/bench_suite.py
@@ -97,3 +97,6 @@ bench-ingest: $(VENV)/.synced
 
 bench-startup: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_startup.py
+
+bench-artifacts: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_artifacts.py

@@ -1,9 +1,10 @@
 """Artifact-schema benchmark: the same run written under each artifact (manifest) schema.
 
-Each sample is a fresh process making one ``create_run`` on a file whose dataset is already
-stored (the dataset and its receipt are made once, outside the timer, and copied into a fresh
-RUNS_ROOT before every sample), with ``artifact_schema`` pinned; the schemas run round-robin
-inside each repetition. The child times the builder's stages through its progress hook::
+Each sample is a fresh process making the suite's end-to-end run (bench_suite.py) on a file
+whose dataset is already stored (the dataset and its receipt are made once, outside the timer,
+and copied into a fresh RUNS_ROOT before every sample), with ``artifact_schema`` pinned; the
+schemas run round-robin inside each repetition. The child times the builder's stages through
+its progress hook::
 
     .venv/bin/python benchmarks/bench_artifacts.py [--rows N] [--repeat K] [--timeframe 1m]
         [--schemas 2 3] [--quick] [--out PATH]
@@ -28,11 +29,20 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_ingest import ensure_csv
+from bench_suite import COMMISSION_BPS, FAST, RISK, SLOW
 from harness import OUT_DIR, machine, parse_sized_args, round_robin, run_process, spread, stats
 from harness import write_json as save
 
 PACKAGES = ("quantrun", "polars", "pyarrow", "numpy", "numba")
-PARAMS = {"fast": 10, "slow": 30}
+#: The suite's end-to-end request (bench_suite.py): 10/30 crossover, all-in, no stops or halt.
+REQUEST = {
+    "symbol": "BENCH",
+    "strategy": "sma_crossover",
+    "params": {"fast": FAST, "slow": SLOW},
+    "risk": None,
+    "risk_config": RISK,
+    "commission_bps": COMMISSION_BPS,
+}
 
 CHILD = """
 import json, resource, sys, time
@@ -44,8 +54,8 @@ from quantrun.settings import Settings
 csv, timeframe, runs_root, schema = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 reports = []
 t0 = time.perf_counter()
-result = create_run(csv, symbol="BENCH", strategy="sma_crossover", params=PARAMS,
-    timeframe=timeframe, artifact_schema=schema, settings=Settings(runs_root=runs_root),
+result = create_run(csv, **REQUEST, timeframe=timeframe, artifact_schema=schema,
+    settings=Settings(runs_root=runs_root),
     progress=lambda stage: reports.append((stage, time.perf_counter())))
 t_end = time.perf_counter()
 stages = {}
@@ -57,7 +67,7 @@ print(json.dumps({"seconds": t_end - t0, "stages": stages, "run_id": result.run_
     "timeline_bytes": next(a.bytes for a in result.manifest.artifacts
                            if a.name == "timeline.json"),
     "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
-""".replace("PARAMS", repr(PARAMS))
+""".replace("REQUEST", repr(REQUEST))
 
 INGEST = """
 import sys
