@@ -19,6 +19,7 @@ from quantrun.canonical import Records, canonical_file_bytes
 from quantrun.data.quality import iso
 from quantrun.engine.simulate import SimulationResult
 from quantrun.runs.export import safe_frame
+from quantrun.runs.manifest import MANIFEST_SCHEMA_VERSION
 
 TIMELINE_MAX_POINTS = 2000
 
@@ -26,65 +27,62 @@ TIMELINE_MAX_POINTS = 2000
 @dataclass(frozen=True)
 class ArtifactSpec:
     name: str
-    #: The file's own format version under the current manifest schema.
-    schema_version: int
     media_type: str
     description: str
-    #: Manifest schemas from which on the file's format moved, and to which version (earlier
-    #: manifest schemas write the versions before).
+    #: The manifest schemas from which on the file's own format moved, each with the format
+    #: version it moved to, in order; before the first, a file is its version 1.
     moved: tuple[tuple[int, int], ...] = ()
 
     def version_under(self, manifest_schema: int) -> int:
-        """The file's format version in a run of manifest schema ``manifest_schema``."""
+        """The file's format version in a run of manifest schema ``manifest_schema`` (what the
+        manifest records as the artifact's ``schema_version``)."""
         version = 1
         for since, moved_to in self.moved:
             if manifest_schema >= since:
                 version = moved_to
         return version
 
+    @property
+    def schema_version(self) -> int:
+        """The file's format version in the runs made now."""
+        return self.version_under(MANIFEST_SCHEMA_VERSION)
+
 
 ARTIFACTS: tuple[ArtifactSpec, ...] = (
-    ArtifactSpec(
-        "manifest.json", 1, "application/json", "inputs, versions and every artifact's hash"
-    ),
+    ArtifactSpec("manifest.json", "application/json", "inputs, versions and every artifact's hash"),
     ArtifactSpec(
         "decision_records.jsonl",
-        1,
         "application/x-ndjson",
         "one JSON object per engine event: signal, order, clip, block, fill, stop, halt",
     ),
     ArtifactSpec(
         "decision_records.parquet",
-        1,
         "application/vnd.apache.parquet",
         "the decision records as columns (manifest schema 2 on): one row per engine event",
     ),
-    ArtifactSpec("metrics.json", 1, "application/json", "every metric with its convention"),
+    ArtifactSpec("metrics.json", "application/json", "every metric with its convention"),
     ArtifactSpec(
         "timeline.json",
-        2,
         "application/json",
         "equity, drawdown and position downsampled for display; the trade events (version 1) or"
         " where they are (version 2, manifest schema 3 on: the decision records)",
         moved=((3, 2),),
     ),
-    ArtifactSpec("data_quality.json", 1, "application/json", "the dataset's quality report"),
-    ArtifactSpec("trades.csv", 1, "text/csv", "one row per trade"),
+    ArtifactSpec("data_quality.json", "application/json", "the dataset's quality report"),
+    ArtifactSpec("trades.csv", "text/csv", "one row per trade"),
     ArtifactSpec(
         "bars.parquet",
-        1,
         "application/vnd.apache.parquet",
-        "the bars simulated (manifest schema 2: only when they are not the stored dataset's bars)",
+        "the bars simulated (manifest schema 2 on: only when they are not the stored"
+        " dataset's bars)",
     ),
     ArtifactSpec(
         "series.parquet",
-        1,
         "application/vnd.apache.parquet",
         "equity, drawdown and position at every bar close",
     ),
     ArtifactSpec(
         "strategy_source.json",
-        1,
         "application/json",
         "the strategy's code the run ran, with its sha256 (identity schema 2 on)",
     ),
@@ -106,8 +104,8 @@ def _written_under(name: str, schema: int) -> bool:
 
 def artifact_names(schema: int, *, bars: bool = True) -> tuple[str, ...]:
     """The files a run of manifest schema ``schema`` holds, in the manifest's order (``bars``:
-    whether it has its own ``bars.parquet``; a run of schema 2 on on its data's own timeframe
-    has not). ``strategy_source.json`` is there from identity schema 2 on."""
+    whether it has its own ``bars.parquet``; a run of schema 2 or later on its data's own
+    timeframe has not). ``strategy_source.json`` is there from identity schema 2 on."""
     return tuple(
         name
         for name in ARTIFACT_NAMES
