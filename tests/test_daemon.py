@@ -295,3 +295,23 @@ def test_the_fingerprint_follows_the_code_and_the_import_time_environment() -> N
     assert handover.fingerprint({"NUMBA_OPT": "0"}) != base
     assert handover.fingerprint({"POLARS_MAX_THREADS": "1"}) != base
     assert len(base) == 16
+
+
+def test_a_daemon_whose_code_changed_while_it_loaded_never_serves(tmp_path: Path) -> None:
+    """`daemon start` passes the fingerprint it looked for; a daemon that finds another one
+    after its imports (quantrun's files changed meanwhile) ends at once, with the stable code,
+    and leaves no socket: clients of the new code never get the old."""
+    base = Path(tempfile.mkdtemp(prefix="qd"))
+    env = dict(os.environ, QUANTRUN_DAEMON="on", QUANTRUN_DAEMON_DIR=str(base / "s"))
+    try:
+        began = time.monotonic()
+        ran = _cli(env, "daemon", "run", "--idle-minutes", "0.5", "--expect-fingerprint", "0" * 16)
+        assert ran.returncode == 1, ran.stderr
+        assert ran.stderr.startswith("error[DAEMON_START_FAILED]: quantrun's files changed")
+        assert "Traceback" not in ran.stderr
+        assert time.monotonic() - began < 25  # ended at once, not after its idle time
+        assert not list((base / "s").glob("*.sock"))
+        # The fingerprint the client computes is the one a started daemon serves under.
+        assert handover.fingerprint(env) == handover.same_code_since(handover.fingerprint(env), env)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -554,6 +554,32 @@ def require_private_dir(environ: dict[str, str] | os._Environ[str] = os.environ)
     return folder
 
 
+def _last_error(log: Path) -> str:
+    """``: <the last error line>`` of the daemon's log (the error a failed start wrote), or
+    nothing."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines[-20:] if line.startswith("error[")]
+    return f": {errors[-1]}" if errors else ""
+
+
+def same_code_since(before: str, environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """The fingerprint now, when it is still ``before`` (taken before the imports);
+    DAEMON_START_FAILED when the code or the import-time environment changed meanwhile."""
+    now = fingerprint(environ)
+    if now != before:
+        from quantrun.errors import ErrorCode, error
+
+        raise error(
+            ErrorCode.DAEMON_START_FAILED,
+            "quantrun's files changed while the daemon was loading them",
+            hint="Start it again (`quantrun daemon start`) once they stop changing.",
+        )
+    return now
+
+
 def start(
     idle_seconds: float,
     environ: dict[str, str] | os._Environ[str] = os.environ,
@@ -575,6 +601,7 @@ def start(
     flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]  # stable, multiprocessing uses it
     minutes = repr(idle_seconds / 60.0)
     argv = [sys.executable, *flags, "-m", "quantrun", "daemon", "run", "--idle-minutes", minutes]
+    argv += ["--expect-fingerprint", print_]
     log = log_path(print_, environ)
     with log.open("ab") as stderr:
         process = subprocess.Popen(
@@ -594,7 +621,8 @@ def start(
         if process.poll() is not None:
             raise error(
                 ErrorCode.DAEMON_START_FAILED,
-                f"the daemon ended with status {process.returncode} before it listened",
+                f"the daemon ended with status {process.returncode} before it listened"
+                f"{_last_error(log)}",
                 hint=f"Its log is {log}.",
             )
         time.sleep(0.05)

@@ -42,9 +42,17 @@ def daemon_start(idle_minutes: float, as_json: bool) -> None:
 
 @daemon.command("run")
 @idle_option
+@click.option(
+    "--expect-fingerprint",
+    "expected",
+    default=None,
+    hidden=True,
+    help="The code's fingerprint when the starter looked (`daemon start` passes it).",
+)
 @handles_errors
-def daemon_run(idle_minutes: float) -> None:
+def daemon_run(idle_minutes: float, expected: str | None) -> None:
     """Run the daemon in the foreground (what `daemon start` starts; for a supervisor)."""
+    before = expected or handover.fingerprint()
     from quantrun.api import create_run  # noqa: F401  (imported once, for every command)
     from quantrun.engine.simulate import load_kernel
     from quantrun.logs import preload as preload_logs
@@ -52,7 +60,9 @@ def daemon_run(idle_minutes: float) -> None:
     preload_logs()
     load_kernel()
     handover.require_private_dir()
-    print_ = handover.fingerprint()
+    # Serve only the code that was imported: files changed while it loaded would give clients of
+    # the new code a daemon running the old.
+    print_ = handover.same_code_since(before)
     handover.serve(handover.socket_path(print_), print_, execute, idle_minutes * 60.0)
 
 
