@@ -231,6 +231,60 @@ def test_a_client_killed_or_interrupted_ends_its_command(
     assert not (root / "runs").exists() or not any((root / "runs").iterdir())
 
 
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_ctrl_z_stops_the_command_and_fg_continues_it(
+    daemon: dict[str, str], tmp_path: Path
+) -> None:
+    """Job control as for a command in its own process: SIGTSTP on the client (Ctrl-Z) stops
+    the daemon's child running the command and then the client; SIGCONT on the client (`fg`)
+    continues both, and the command ends as it would have."""
+    csv = write_demo_csv(tmp_path / "long.csv", days=365)
+    pid = int(_status(daemon)["pid"])
+    root = tmp_path / "root"
+    client = subprocess.Popen(
+        [
+            *(str(QUANTRUN), "runs", "create", str(csv), "--symbol", "DEMOUSD"),
+            *("--strategy", "sma_crossover", "--timeframe", "1m"),
+            *("--runs-root", str(root), "--json"),
+        ],
+        env=daemon,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: _children(pid), 60), "the daemon started no child"
+        (child,) = _children(pid)
+        time.sleep(0.2)
+        client.send_signal(signal.SIGTSTP)
+        assert _wait_for(lambda: _state(child) == "T" and _state(client.pid) == "T", 10), (
+            _state(child),
+            _state(client.pid),
+        )
+        ticks = _cpu_ticks(child)
+        time.sleep(0.5)
+        assert _cpu_ticks(child) == ticks and _state(child) == "T"  # stopped, not working
+        client.send_signal(signal.SIGCONT)
+        out, err = client.communicate(timeout=180)
+    finally:
+        client.kill()
+    assert client.returncode == 0, err
+    run_id = json.loads(out)["run_id"]
+    assert (root / "runs" / run_id / "manifest.json").is_file()
+    assert _wait_for(lambda: not _children(pid), 30)
+
+
 def test_stop_status_and_idle_end(tmp_path: Path) -> None:
     base = Path(tempfile.mkdtemp(prefix="qd"))
     env = dict(os.environ, QUANTRUN_DAEMON="on", QUANTRUN_DAEMON_DIR=str(base / "s"))

@@ -294,7 +294,9 @@ def _kill(pid: int, signum: int) -> None:
 
 def _forward_signals(child: list[int], pending: list[int]) -> dict[int, Any]:
     """Pass :data:`FORWARDED` signals on to the child once its pid is in ``child``; until
-    then keep them in ``pending``. The handlers they replace."""
+    then keep them in ``pending``. Job control as for a command in its own process: Ctrl-Z
+    (SIGTSTP) stops the child and then this client (the shell sees its job stopped); when the
+    client is continued (``fg``, ``bg``, SIGCONT) so is the child. The handlers they replace."""
 
     def forward(signum: int, _frame: object) -> None:
         if child:
@@ -302,7 +304,23 @@ def _forward_signals(child: list[int], pending: list[int]) -> dict[int, Any]:
         else:
             pending.append(signum)
 
-    return {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    def suspend(_signum: int, _frame: object) -> None:
+        if child:
+            _kill(child[0], signal.SIGSTOP)
+        # SIGSTOP, not SIGTSTP's default action: the kernel drops that one in an orphaned
+        # process group, which would leave the child stopped and this client running.
+        os.kill(os.getpid(), signal.SIGSTOP)
+        # Continued here (SIGCONT): the child goes on too.
+        if child:
+            _kill(child[0], signal.SIGCONT)
+
+    def resume(_signum: int, _frame: object) -> None:
+        if child:
+            _kill(child[0], signal.SIGCONT)
+
+    handlers: dict[int, Any] = {signum: forward for signum in FORWARDED}
+    handlers |= {signal.SIGTSTP: suspend, signal.SIGCONT: resume}
+    return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
 
 
 def _restore(previous: dict[int, Any]) -> None:
