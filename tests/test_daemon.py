@@ -182,6 +182,25 @@ def _wait_for(predicate: object, seconds: float) -> bool:
     return False
 
 
+def _long_run(
+    env: dict[str, str], tmp_path: Path, root: Path, *extra: str
+) -> subprocess.Popen[str]:
+    """A client of ``env``'s daemon running a `runs create` that takes a while (a year of 1m
+    bars into ``root``), its output piped."""
+    csv = write_demo_csv(tmp_path / "long.csv", days=365)
+    return subprocess.Popen(
+        [
+            *(str(QUANTRUN), "runs", "create", str(csv), "--symbol", "DEMOUSD"),
+            *("--strategy", "sma_crossover", "--timeframe", "1m", "--runs-root", str(root)),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
 def test_a_client_killed_or_interrupted_ends_its_command(
     daemon: dict[str, str], tmp_path: Path, signum: int
@@ -189,30 +208,10 @@ def test_a_client_killed_or_interrupted_ends_its_command(
     """SIGKILL on the client: its command dies with it (nothing partial after recovery);
     SIGINT: forwarded, the command ends with "aborted" and status 1, as Ctrl-C ends it in its
     own process."""
-    csv = write_demo_csv(tmp_path / "long.csv", days=365)
     pid = int(_status(daemon)["pid"])
     assert _children(pid) == []
     root = tmp_path / "root"
-    client = subprocess.Popen(
-        [
-            str(QUANTRUN),
-            "runs",
-            "create",
-            str(csv),
-            "--symbol",
-            "DEMOUSD",
-            "--strategy",
-            "sma_crossover",
-            "--timeframe",
-            "1m",
-            "--runs-root",
-            str(root),
-        ],
-        env=daemon,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    client = _long_run(daemon, tmp_path, root)
     try:
         assert _wait_for(lambda: _children(pid), 60), "the daemon started no child"
         time.sleep(0.3)
@@ -249,20 +248,9 @@ def test_ctrl_z_stops_the_command_and_fg_continues_it(
     """Job control as for a command in its own process: SIGTSTP on the client (Ctrl-Z) stops
     the daemon's child running the command and then the client; SIGCONT on the client (`fg`)
     continues both, and the command ends as it would have."""
-    csv = write_demo_csv(tmp_path / "long.csv", days=365)
     pid = int(_status(daemon)["pid"])
     root = tmp_path / "root"
-    client = subprocess.Popen(
-        [
-            *(str(QUANTRUN), "runs", "create", str(csv), "--symbol", "DEMOUSD"),
-            *("--strategy", "sma_crossover", "--timeframe", "1m"),
-            *("--runs-root", str(root), "--json"),
-        ],
-        env=daemon,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    client = _long_run(daemon, tmp_path, root, "--json")
     try:
         assert _wait_for(lambda: _children(pid), 60), "the daemon started no child"
         (child,) = _children(pid)
