@@ -357,3 +357,14 @@ def test_a_daemon_whose_code_changed_while_it_loaded_never_serves(tmp_path: Path
         assert handover.fingerprint(env) == handover.same_code_since(handover.fingerprint(env), env)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_failed_start_repeats_this_starts_error_from_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "d.log"
+    log.write_text("error[DAEMON_START_FAILED]: an earlier start\n")
+    since = log.stat().st_size
+    assert handover._last_error(log, since) == ""  # nothing written by this start
+    with log.open("a") as stream:
+        stream.write("Traceback (most recent call last):\nerror[INTERNAL]: this start\n")
+    assert handover._last_error(log, since) == ": error[INTERNAL]: this start"
+    assert handover._last_error(tmp_path / "missing.log", 0) == ""

@@ -572,14 +572,16 @@ def require_private_dir(environ: dict[str, str] | os._Environ[str] = os.environ)
     return folder
 
 
-def _last_error(log: Path) -> str:
-    """``: <the last error line>`` of the daemon's log (the error a failed start wrote), or
-    nothing."""
+def _last_error(log: Path, since: int) -> str:
+    """``: <the last error line>`` the daemon wrote to its log from byte ``since`` on (this
+    start's part: the log is appended to), or nothing."""
     try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        with log.open("rb") as stream:
+            stream.seek(since)
+            lines = stream.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    errors = [line for line in lines[-20:] if line.startswith("error[")]
+    errors = [line for line in lines if line.startswith("error[")]
     return f": {errors[-1]}" if errors else ""
 
 
@@ -622,6 +624,7 @@ def start(
     argv += ["--expect-fingerprint", print_]
     log = log_path(print_, environ)
     with log.open("ab") as stderr:
+        since = stderr.tell()
         process = subprocess.Popen(
             argv,
             cwd="/",
@@ -640,7 +643,7 @@ def start(
             raise error(
                 ErrorCode.DAEMON_START_FAILED,
                 f"the daemon ended with status {process.returncode} before it listened"
-                f"{_last_error(log)}",
+                f"{_last_error(log, since)}",
                 hint=f"Its log is {log}.",
             )
         time.sleep(0.05)
