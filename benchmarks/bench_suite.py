@@ -209,11 +209,13 @@ def progress(stage):
     if not first_epoch:
         first_epoch.append(time.time())
 csv, timeframe, runs_root, risk_file = sys.argv[1:5]
+# An artifact schema pinned (bench_artifacts.py), else the current one.
+pinned = {"artifact_schema": int(sys.argv[5])} if len(sys.argv) > 5 else {}
 t0 = time.perf_counter()
 result = create_run(csv, symbol="BENCH", strategy="sma_crossover",
     params={"fast": FAST, "slow": SLOW}, risk=None, risk_file=risk_file,
     commission_bps=BPS, timeframe=timeframe, settings=Settings(runs_root=Path(runs_root)),
-    progress=progress)
+    progress=progress, **pinned)
 t_end = time.perf_counter()
 unknown = [stage for stage, _ in reports if stage not in (WAITING, *BUILD_STAGES)]
 if unknown:
@@ -225,6 +227,7 @@ summary = result.manifest.summary
 print(json.dumps({"seconds": t_end - t0, "rows": result.manifest.dataset.rows,
     "bars": summary.bars, "trades": summary.trades,
     "total_return": summary.total_return, "run_id": result.run_id, "stages": stages,
+    "artifact_bytes": {a.name: a.bytes for a in result.manifest.artifacts},
     "first_stage_epoch": first_epoch[0],
     "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """.replace("FAST", str(FAST))
@@ -380,7 +383,7 @@ def _with_daemon(prepare: Callable[[], Path]) -> Callable[[], Path]:
 OTHER_FAST, OTHER_SLOW = 5, 20
 
 
-def _stored_root(csv: Path, timeframe: str, risk_file: Path) -> Callable[[], Path]:
+def stored_root(csv: Path, timeframe: str, risk_file: Path) -> Callable[[], Path]:
     """A ``prepare`` for ``quantrun_second``: a fresh RUNS_ROOT where ``csv`` has already been
     run once with other parameters, so its dataset and ingest receipt are stored (that first run
     is made once per group and suite run, and its datasets/ and receipts/ copied for each
@@ -448,7 +451,7 @@ def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Cas
             "quantrun_second",
             _create_argv(csv, timeframe, risk_file),
             _cli_json,
-            prepare=_stored_root(csv, timeframe, risk_file),
+            prepare=stored_root(csv, timeframe, risk_file),
             cleanup=_remove,
         ),
         Case(
@@ -467,7 +470,7 @@ def e2e_cases(rows: int, timeframe: str, csv: Path, risk_file: Path) -> list[Cas
             "quantrun_daemon_second",
             _create_argv(csv, timeframe, risk_file),
             _cli_json,
-            prepare=_with_daemon(_stored_root(csv, timeframe, risk_file)),
+            prepare=_with_daemon(stored_root(csv, timeframe, risk_file)),
             cleanup=_remove,
             env=DAEMON_ENV,
         ),

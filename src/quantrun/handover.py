@@ -248,6 +248,7 @@ def hand_over(
         return None
     pending: list[int] = []
     child: list[int] = []
+    ended: dict[str, Any] = {}
     previous = _forward_signals(child, pending)  # from here on a signal is not lost
     try:
         with conn:
@@ -263,20 +264,20 @@ def hand_over(
                 started, _ = recv_message(conn)
             except (OSError, ValueError):
                 started = {}
-            if "pid" not in started:  # nothing ran: the caller runs it (and gets the signals)
-                _restore(previous)
+            if "pid" in started:
+                child.append(int(started["pid"]))
                 for signum in pending:
-                    signal.raise_signal(signum)
-                return None
-            child.append(int(started["pid"]))
-            for signum in pending:
-                _kill(child[0], signum)
-            try:
-                ended, _ = recv_message(conn)
-            except (OSError, ValueError):
-                ended = {}
+                    _kill(child[0], signum)
+                try:
+                    ended, _ = recv_message(conn)
+                except (OSError, ValueError):
+                    ended = {}
     finally:
         _restore(previous)
+    if not child:  # nothing ran: the caller runs it, and gets the signals that came meanwhile
+        for signum in pending:
+            signal.raise_signal(signum)
+        return None
     if "status" in ended:
         return int(ended["status"])
     sys.stderr.write(
@@ -308,11 +309,9 @@ def _forward_signals(child: list[int], pending: list[int]) -> dict[int, Any]:
         if child:
             _kill(child[0], signal.SIGSTOP)
         # SIGSTOP, not SIGTSTP's default action: the kernel drops that one in an orphaned
-        # process group, which would leave the child stopped and this client running.
+        # process group, which would leave the child stopped and this client running. The
+        # SIGCONT that continues this client continues the child too (``resume``).
         os.kill(os.getpid(), signal.SIGSTOP)
-        # Continued here (SIGCONT): the child goes on too.
-        if child:
-            _kill(child[0], signal.SIGCONT)
 
     def resume(_signum: int, _frame: object) -> None:
         if child:

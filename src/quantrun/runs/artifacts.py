@@ -32,6 +32,12 @@ class ArtifactSpec:
     #: The manifest schemas from which on the file's own format moved, each with the format
     #: version it moved to, in order; before the first, a file is its version 1.
     moved: tuple[tuple[int, int], ...] = ()
+    #: The first and the last manifest schema that write the file (None: every later one).
+    schemas: tuple[int, int | None] = (1, None)
+
+    def written_under(self, manifest_schema: int) -> bool:
+        first, last = self.schemas
+        return first <= manifest_schema and (last is None or manifest_schema <= last)
 
     def version_under(self, manifest_schema: int) -> int:
         """The file's format version in a run of manifest schema ``manifest_schema`` (what the
@@ -54,11 +60,13 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
         "decision_records.jsonl",
         "application/x-ndjson",
         "one JSON object per engine event: signal, order, clip, block, fill, stop, halt",
+        schemas=(1, 1),
     ),
     ArtifactSpec(
         "decision_records.parquet",
         "application/vnd.apache.parquet",
         "the decision records as columns (manifest schema 2 on): one row per engine event",
+        schemas=(2, None),
     ),
     ArtifactSpec("metrics.json", "application/json", "every metric with its convention"),
     ArtifactSpec(
@@ -89,17 +97,6 @@ ARTIFACTS: tuple[ArtifactSpec, ...] = (
 )
 ARTIFACT_NAMES = tuple(a.name for a in ARTIFACTS)
 SPECS = {a.name: a for a in ARTIFACTS}
-#: The artifacts only some manifest schemas write: the first and last schema that does (None:
-#: every later one too). Every other artifact is in every schema.
-SCHEMAS_OF: dict[str, tuple[int, int | None]] = {
-    "decision_records.jsonl": (1, 1),
-    "decision_records.parquet": (2, None),
-}
-
-
-def _written_under(name: str, schema: int) -> bool:
-    first, last = SCHEMAS_OF.get(name, (1, None))
-    return first <= schema and (last is None or schema <= last)
 
 
 def artifact_names(schema: int, *, bars: bool = True) -> tuple[str, ...]:
@@ -107,9 +104,9 @@ def artifact_names(schema: int, *, bars: bool = True) -> tuple[str, ...]:
     whether it has its own ``bars.parquet``; a run of schema 2 or later on its data's own
     timeframe has not). ``strategy_source.json`` is there from identity schema 2 on."""
     return tuple(
-        name
-        for name in ARTIFACT_NAMES
-        if _written_under(name, schema) and (bars or name != "bars.parquet")
+        spec.name
+        for spec in ARTIFACTS
+        if spec.written_under(schema) and (bars or spec.name != "bars.parquet")
     )
 
 
@@ -230,9 +227,19 @@ def candles(bars: pl.DataFrame, max_bars: int) -> Candles:
     return Candles(bars, n, step > 1)
 
 
-#: The decision records that are the timeline's events, and the fields an event has.
+#: The decision records that are the timeline's events, and the fields an event has with the
+#: types they are read as (``ts`` as ISO-8601 text, as :func:`decision_records_frame` gives it).
 TIMELINE_ACTIONS = ("fill", "stop_loss", "take_profit", "halt", "expire")
-TIMELINE_FIELDS = ("seq", "ts", "action", "reason", "price", "quantity", "position_after")
+TIMELINE_SCHEMA: dict[str, pl.DataType] = {
+    "seq": pl.Int64(),
+    "ts": pl.String(),
+    "action": pl.String(),
+    "reason": pl.String(),
+    "price": pl.Float64(),
+    "quantity": pl.Float64(),
+    "position_after": pl.Float64(),
+}
+TIMELINE_FIELDS = tuple(TIMELINE_SCHEMA)
 #: Where a version-2 ``timeline.json`` says its events are.
 TIMELINE_EVENTS_IN = "decision_records.parquet"
 #: iso() agrees with numpy's whole-second ISO text for these (4-digit years, no fraction).
@@ -274,17 +281,10 @@ def timeline(sim: SimulationResult, version: int) -> dict[str, Any]:
             "count": chosen.height,
         }
         return value
-    chosen = chosen.select(
-        pl.col("seq"),
-        pl.col("ts"),
-        pl.col("action"),
-        pl.col("reason"),
-        pl.col("price").fill_nan(None),  # a NaN price (no fill price) is written as null
-        pl.col("quantity"),
-        pl.col("position_after"),
-    )
     columns = {name: chosen[name].to_list() for name in TIMELINE_FIELDS}
     columns["ts"] = _iso_list(chosen["ts"].to_numpy())
+    # A NaN price (no fill price) is written as null.
+    columns["price"] = chosen["price"].fill_nan(None).to_list()
     # Written as the list of event objects it stands for, without building them (Records).
     value["events"] = Records(columns)
     return value

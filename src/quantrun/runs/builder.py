@@ -403,8 +403,10 @@ def _build(
     progress("write")
     try:
         with staging_dir(settings.runs_root, f"run-{run_id[:16]}") as work:
-            encoders = _encoders(schema, write_bars=bars_source != BARS_IN_DATASET)
-            files = _write_artifacts(work, ingested, settings, bars, sim, metrics, encoders, schema)
+            write_bars = bars_source != BARS_IN_DATASET
+            files = _write_artifacts(
+                work, ingested, settings, bars, sim, metrics, schema, write_bars=write_bars
+            )
             if identity.schema_version >= 2:  # the run keeps the code it ran
                 source = art.json_bytes(resolved.source.to_json())
                 files[STRATEGY_SOURCE] = _write_file(work / STRATEGY_SOURCE, source)
@@ -529,14 +531,12 @@ def _encoders(schema: int, *, write_bars: bool) -> _Encoders:
         "series.parquet": lambda bars, sim: art.parquet_bytes(art.series_frame(sim))
     }
     trades: dict[str, _Encoder] = {"trades.csv": lambda bars, sim: art.trades_csv_bytes(sim.trades)}
-    if schema == 1:
-        return _Encoders(on_worker=records | bars_file, on_caller=series | trades)
     if schema == 2:
-        # No JSON lines to encode and, on the data's own timeframe, no bars: the series joins
-        # the worker, so this thread's share (the JSON artifacts, mostly Python) is the rest.
+        # No JSON lines to encode and, on the data's own timeframe, no bars, while this thread
+        # writes every trade event into timeline.json: the series joins the worker.
         return _Encoders(on_worker=records | bars_file | series, on_caller=trades)
-    # Schema 3: timeline.json lists no events, so this thread's JSON is small and the series
-    # comes back to it; the worker keeps the records and (when written) the bars.
+    # Schema 1 (the JSON lines on the worker) and 3 (timeline.json lists no events, so this
+    # thread's JSON is small): the series is encoded here.
     return _Encoders(on_worker=records | bars_file, on_caller=series | trades)
 
 
@@ -547,8 +547,9 @@ def _write_artifacts(
     bars: pl.DataFrame,
     sim: SimulationResult,
     metrics: dict[str, Any],
-    encoders: _Encoders,
     schema: int,
+    *,
+    write_bars: bool,
 ) -> dict[str, ArtifactFile]:
     """Encode every artifact and write it (fsynced) into ``folder``; return each one's size and
     sha256. A worker thread encodes and writes the two largest files (polars and the disk work
@@ -556,6 +557,7 @@ def _write_artifacts(
     on two cores the two halves overlap. A file's bytes are dropped once written and the two
     largest never coexist, which bounds peak memory. Every write has finished when this
     returns (or raised its failure)."""
+    encoders = _encoders(schema, write_bars=write_bars)
     quality = (
         DatasetStore(settings.runs_root).path_of(ingested.dataset_id) / QUALITY_FILE
     ).read_bytes()

@@ -19,7 +19,7 @@ from quantrun.data.quality import micros_of
 from quantrun.data.store import DatasetStore
 from quantrun.errors import ErrorCode, QuantrunError, error
 from quantrun.metrics import metric_ids
-from quantrun.runs.artifacts import TIMELINE_FIELDS, decision_records_frame, timeline_events
+from quantrun.runs.artifacts import TIMELINE_SCHEMA, decision_records_frame, timeline_events
 from quantrun.runs.manifest import Manifest, ManifestProblem, load_manifest, verify_artifacts
 from quantrun.runs.registry import Registry
 
@@ -27,24 +27,6 @@ from quantrun.runs.registry import Registry
 STRATEGY_SOURCE_FILE = "strategy_source.json"
 #: The decision records as columns (manifest schema 2 on); ``decision_records.jsonl`` before.
 RECORDS_PARQUET = "decision_records.parquet"
-
-
-#: The timeline's events as a frame (the decision records' types for those fields).
-_EVENTS: dict[str, pl.DataType] = dict(
-    zip(
-        TIMELINE_FIELDS,
-        (
-            pl.Int64(),
-            pl.String(),
-            pl.String(),
-            pl.String(),
-            pl.Float64(),
-            pl.Float64(),
-            pl.Float64(),
-        ),
-        strict=True,
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -129,16 +111,14 @@ class RunView:
         price as null), how many there are and the file holding them all: ``timeline.json``
         (its version 1 lists them) or the decision records with those actions (version 2)."""
         data = self.timeline
-        if data.get("schema_version", 1) >= 2:
-            lazy = timeline_events(self.decisions_lazy())
-            total, artifact = int(data["events_in"]["count"]), str(data["events_in"]["artifact"])
-        else:
+        if data.get("schema_version", 1) < 2:
             events: list[dict[str, Any]] = data["events"]
-            total, artifact = len(events), "timeline.json"
-            lazy = pl.LazyFrame(events[:limit] if limit is not None else events, schema=_EVENTS)
-        if limit is not None:
-            lazy = lazy.head(limit)
-        return TimelineEvents(lazy.collect(), total, artifact)
+            shown = pl.DataFrame(events[:limit], schema=TIMELINE_SCHEMA)
+            return TimelineEvents(shown, len(events), "timeline.json")
+        lazy = timeline_events(self.decisions_lazy())
+        where = data["events_in"]
+        frame = (lazy if limit is None else lazy.head(limit)).collect()
+        return TimelineEvents(frame, int(where["count"]), str(where["artifact"]))
 
     @property
     def data_quality(self) -> dict[str, Any]:
